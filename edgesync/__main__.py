@@ -1,0 +1,7 @@
+"""`python -m edgesync`."""
+
+from __future__ import annotations
+
+from edgesync.cli import main
+
+main()

@@ -1,0 +1,132 @@
+"""The root command: global options, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+
+from edgesync import __version__
+from edgesync.commands.diff import diff
+from edgesync.commands.init import init
+from edgesync.commands.ls import ls
+from edgesync.errors import EdgesyncError
+from edgesync.output import Output
+from edgesync.session import Session
+
+app = typer.Typer(
+    name="edgesync",
+    help="Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"edgesync {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="edgesync.yaml to use (default: found from here upwards).",
+            dir_okay=False,
+        ),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", "-t", help="Target from edgesync.yaml (default: $EDGESYNC_TARGET, "
+            "else default_target).",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Log remote commands; tracebacks on bugs.")
+    ] = False,
+    accept_new_host_key: Annotated[
+        bool,
+        typer.Option(
+            "--accept-new-host-key",
+            help="Trust and remember an unknown server's host key (a changed key is "
+            "always refused).",
+        ),
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH."""
+    _setup_logging(verbose)
+    session = Session(
+        config_path=config,
+        target_name=target,
+        verbose=verbose,
+        accept_new_host_key=accept_new_host_key,
+    )
+    ctx.obj = session
+    ctx.call_on_close(session.close)
+
+
+app.command("init")(init)
+app.command("diff")(diff)
+app.command("ls")(ls)
+
+
+def _setup_logging(verbose: bool) -> None:
+    # paramiko logs transport trouble itself; we report it as one clear line.
+    logging.getLogger("paramiko").addHandler(logging.NullHandler())
+    logging.getLogger("paramiko").propagate = verbose
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    root_log = logging.getLogger("edgesync")
+    root_log.handlers[:] = [handler]
+    root_log.setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run edgesync; exit with the documented code."""
+    sys.exit(run(argv))
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run edgesync and return its exit code instead of exiting."""
+    command = typer.main.get_command(app)
+    out = Output()
+    verbose = bool(argv and ("-v" in argv or "--verbose" in argv)) or (
+        argv is None and ("-v" in sys.argv or "--verbose" in sys.argv)
+    )
+    try:
+        rv = command.main(args=argv, prog_name="edgesync", standalone_mode=False)
+    except EdgesyncError as e:
+        out.error(e.message, e.hint)
+        return e.exit_code
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except click.ClickException as e:
+        e.show(file=sys.stderr)
+        return 2 if isinstance(e, click.UsageError) else e.exit_code
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        out.error("interrupted")
+        return 130
+    except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
+        if verbose:
+            traceback.print_exc()
+        out.error(
+            f"unexpected error: {type(e).__name__}: {e}",
+            hint="this is a bug in edgesync; run again with -v for the traceback",
+        )
+        return 1
+    return rv if isinstance(rv, int) else 0

@@ -1,0 +1,1 @@
+"""One module per command: options -> core call -> render. No paramiko, yaml or git here."""

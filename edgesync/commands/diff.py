@@ -1,0 +1,47 @@
+"""`edgesync diff`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgesync import compare
+from edgesync.output import Output
+from edgesync.session import Session
+
+
+def diff(
+    ctx: typer.Context,
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Functions or shared folders to compare (default: all). A function brings "
+            "the shared files it imports.",
+            show_default=False,
+        ),
+    ] = None,
+    patch: Annotated[
+        bool, typer.Option("--patch", "-p", help="Show unified diffs of changed text files.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    exit_code: Annotated[
+        bool, typer.Option("--exit-code", help="Exit 1 when anything differs.")
+    ] = False,
+) -> None:
+    """Compare local functions with the server, by content.
+
+    Shows, per function, shared folder and top-level file, what is added (only
+    local, not deployed), modified, removed (only on the server) or unchanged.
+    The router main/ and .env files are never compared.
+
+    Example: edgesync diff wpp-create --patch
+    """
+    session: Session = ctx.obj
+    out = Output(json_mode=json_)
+    for warning in session.local.warnings:
+        out.warn(warning)
+    result = compare.diff(session, names or (), patch=patch)
+    out.comparison(result.comparison, result.target, result.where, result.patches)
+    if exit_code and not result.comparison.in_sync:
+        raise typer.Exit(1)

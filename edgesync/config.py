@@ -1,0 +1,361 @@
+"""edgesync.yaml -> frozen dataclasses. Every error names the file, the line and the key."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any
+
+import yaml
+
+from edgesync.errors import ConfigError
+
+CONFIG_NAME = "edgesync.yaml"
+DEFAULT_FUNCTIONS_DIR = "supabase/functions"
+DEFAULT_REMOTE_FUNCTIONS_DIR = "volumes/functions"
+TARGET_ENV = "EDGESYNC_TARGET"
+
+_SERVICE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_TARGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One server to deploy to."""
+
+    name: str
+    host: str
+    project_dir: PurePosixPath
+    user: str | None = None
+    port: int | None = None
+    identity_file: Path | None = None
+    known_hosts_file: Path | None = None
+    functions_dir: PurePosixPath = PurePosixPath(DEFAULT_REMOTE_FUNCTIONS_DIR)
+    compose: tuple[str, ...] = ("docker", "compose")
+    service: str = "functions"
+    restart_command: str | None = None
+    url: str | None = None
+    keep_releases: int = 10
+
+    @property
+    def remote_functions_dir(self) -> PurePosixPath:
+        """The functions folder on the server (absolute)."""
+        return self.project_dir / self.functions_dir
+
+    @property
+    def state_dir(self) -> PurePosixPath:
+        """edgesync's own state on the server, outside the mounted functions folder."""
+        return self.project_dir / ".edgesync"
+
+
+@dataclass(frozen=True)
+class Config:
+    """A loaded edgesync.yaml."""
+
+    path: Path
+    functions_dir: Path
+    default_target: str | None
+    exclude: tuple[str, ...]
+    targets: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
+    target_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def root(self) -> Path:
+        """The folder holding edgesync.yaml: relative paths start here."""
+        return self.path.parent
+
+    def target(self, name: str | None = None) -> Target:
+        """The target named, else $EDGESYNC_TARGET, else default_target, else the only one."""
+        chosen = name or os.environ.get(TARGET_ENV) or self.default_target
+        if chosen is None:
+            if len(self.targets) == 1:
+                return next(iter(self.targets.values()))
+            raise ConfigError(
+                f"{self.path}: several targets and no default_target",
+                hint=f"pass --target NAME (one of: {', '.join(self.targets)}) "
+                "or set default_target",
+            )
+        try:
+            return self.targets[chosen]
+        except KeyError:
+            hint = _did_you_mean(chosen, self.targets)
+            raise ConfigError(
+                f"{self.path}: unknown target '{chosen}' "
+                f"(targets: {', '.join(self.targets) or 'none'})",
+                hint=hint,
+            ) from None
+
+
+def find_config(start: Path) -> Path:
+    """edgesync.yaml in `start` or the nearest parent that has one."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        candidate = folder / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_NAME} in {start} or any parent folder",
+        hint="run `edgesync init` in your repository, or pass --config PATH",
+    )
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate an edgesync.yaml."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from e
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path) -> Config:
+    """Validate the YAML text of an edgesync.yaml found at `path`."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ConfigError(f"{path}:{line}: invalid YAML: {e.problem or e.context}") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: invalid YAML: {e}") from e
+    return _Reader(path).config(node)
+
+
+_TOP_KEYS = ("functions_dir", "default_target", "exclude", "targets")
+_TARGET_KEYS = (
+    "host",
+    "user",
+    "port",
+    "identity_file",
+    "known_hosts_file",
+    "project_dir",
+    "functions_dir",
+    "compose",
+    "service",
+    "restart_command",
+    "url",
+    "keep_releases",
+)
+
+
+class _Reader:
+    """Walks the YAML node tree so that every error can name its line."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, node: yaml.Node | None, key: str, problem: str, hint: str | None = None) -> None:
+        line = node.start_mark.line + 1 if node is not None else 1
+        where = f"{self.path}:{line}: {key}: " if key else f"{self.path}:{line}: "
+        raise ConfigError(where + problem, hint=hint)
+
+    def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...] | None) -> dict[
+        str, tuple[yaml.Node, yaml.Node]
+    ]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, key, "expected a mapping of keys to values")
+        out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        assert isinstance(node, yaml.MappingNode)
+        for knode, vnode in node.value:
+            if not isinstance(knode, yaml.ScalarNode) or not isinstance(knode.value, str):
+                self.fail(knode, key, "keys must be plain names")
+            name = str(knode.value)
+            full = f"{key}.{name}" if key else name
+            if allowed is not None and name not in allowed:
+                self.fail(
+                    knode,
+                    full,
+                    "unknown key",
+                    hint=_did_you_mean(name, allowed) or f"known keys: {', '.join(allowed)}",
+                )
+            if name in out:
+                self.fail(knode, full, "duplicate key")
+            out[name] = (knode, vnode)
+        return out
+
+    def scalar(self, node: yaml.Node, key: str) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            self.fail(node, key, "expected a single value")
+        return yaml.constructor.SafeConstructor().construct_object(node, deep=True)
+
+    def string(self, node: yaml.Node, key: str, *, allow_null: bool = False) -> str | None:
+        value = self.scalar(node, key)
+        if value is None and allow_null:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.fail(node, key, f"expected a non-empty string, got {_show(value)}")
+        return str(value)
+
+    def checked(
+        self, node: yaml.Node, key: str, check: Callable[[str], str | None]
+    ) -> str:
+        value = self.string(node, key)
+        assert value is not None
+        problem = check(value)
+        if problem:
+            self.fail(node, key, problem)
+        return value
+
+    def config(self, root: yaml.Node | None) -> Config:
+        if root is None:
+            self.fail(None, "", "the file is empty", hint="run `edgesync init` to write one")
+        assert root is not None
+        top = self.mapping(root, "", _TOP_KEYS)
+        functions_dir = DEFAULT_FUNCTIONS_DIR
+        if "functions_dir" in top:
+            functions_dir = self.checked(top["functions_dir"][1], "functions_dir", _local_path)
+        default_target = None
+        if "default_target" in top:
+            default_target = self.string(top["default_target"][1], "default_target", allow_null=True)
+        exclude: tuple[str, ...] = ()
+        if "exclude" in top:
+            exclude = self.exclude(top["exclude"][1])
+        if "targets" not in top:
+            self.fail(root, "targets", "missing: at least one target is required")
+        tnode = top["targets"][1]
+        targets: dict[str, Target] = {}
+        lines: dict[str, int] = {}
+        for name, (knode, vnode) in self.mapping(tnode, "targets", None).items():
+            if not _TARGET_NAME_RE.match(name):
+                self.fail(knode, f"targets.{name}", "target names are letters, digits, . _ -")
+            targets[name] = self.target(name, vnode)
+            lines[name] = knode.start_mark.line + 1
+        if not targets:
+            self.fail(tnode, "targets", "no targets defined")
+        if default_target is not None and default_target not in targets:
+            self.fail(
+                top["default_target"][1],
+                "default_target",
+                f"'{default_target}' is not one of the targets ({', '.join(targets)})",
+            )
+        fdir = Path(functions_dir).expanduser()
+        if not fdir.is_absolute():
+            fdir = self.path.parent.resolve() / fdir
+        return Config(
+            path=self.path,
+            functions_dir=fdir,
+            default_target=default_target,
+            exclude=exclude,
+            targets=MappingProxyType(targets),
+            target_lines=MappingProxyType(lines),
+        )
+
+    def exclude(self, node: yaml.Node) -> tuple[str, ...]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, "exclude", "expected a list of glob patterns")
+        assert isinstance(node, yaml.SequenceNode)
+        out = []
+        for i, item in enumerate(node.value):
+            value = self.string(item, f"exclude[{i}]")
+            assert value is not None
+            out.append(value)
+        return tuple(out)
+
+    def target(self, name: str, node: yaml.Node) -> Target:
+        key = f"targets.{name}"
+        fields = self.mapping(node, key, _TARGET_KEYS)
+        values: dict[str, Any] = {}
+        for field_name, (_knode, vnode) in fields.items():
+            values[field_name] = self.target_field(f"{key}.{field_name}", field_name, vnode)
+        for required in ("host", "project_dir"):
+            if values.get(required) is None:
+                self.fail(node, f"{key}.{required}", "missing (required)")
+        return Target(name=name, **values)
+
+    def target_field(self, key: str, name: str, node: yaml.Node) -> Any:
+        if name in ("port", "keep_releases"):
+            value = self.scalar(node, key)
+            low, high = (1, 65535) if name == "port" else (1, 1000)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                self.fail(node, key, f"expected a whole number from {low} to {high}, "
+                          f"got {_show(value)}")
+            return value
+        if name in ("identity_file", "known_hosts_file"):
+            value = self.checked(node, key, _no_nul)
+            path = Path(value).expanduser()
+            return path if path.is_absolute() else self.path.parent.resolve() / path
+        if name == "project_dir":
+            return PurePosixPath(self.checked(node, key, _remote_abs_path))
+        if name == "functions_dir":
+            return PurePosixPath(self.checked(node, key, _remote_rel_path))
+        if name == "compose":
+            value = self.checked(node, key, _command)
+            return tuple(shlex.split(value))
+        if name == "service":
+            return self.checked(
+                node, key, lambda v: None if _SERVICE_RE.match(v) else "not a compose service name"
+            )
+        if name == "restart_command":
+            if self.scalar(node, key) is None:
+                return None
+            return self.checked(node, key, _command)
+        if name == "url":
+            return self.checked(
+                node,
+                key,
+                lambda v: None if re.match(r"^https?://[^\s/]+", v) else "expected an http(s) URL",
+            )
+        if name == "host":
+            return self.checked(
+                node, key, lambda v: None if re.match(r"^[^\s@/]+$", v) else "not a host name"
+            )
+        if name == "user":
+            return self.checked(
+                node,
+                key,
+                lambda v: None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", v)
+                else "not a user name",
+            )
+        raise AssertionError(name)  # pragma: no cover - _TARGET_KEYS and this stay in step
+
+
+def _show(value: object) -> str:
+    return "nothing" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _no_nul(value: str) -> str | None:
+    return "contains a NUL character" if "\0" in value else None
+
+
+def _local_path(value: str) -> str | None:
+    return _no_nul(value)
+
+
+def _remote_abs_path(value: str) -> str | None:
+    if "\0" in value or "\n" in value:
+        return "contains a control character"
+    if not value.startswith("/"):
+        return f"must be an absolute path on the server, got '{value}'"
+    if ".." in PurePosixPath(value).parts:
+        return "must not contain '..'"
+    return None
+
+
+def _remote_rel_path(value: str) -> str | None:
+    if "\0" in value or "\n" in value:
+        return "contains a control character"
+    parts = PurePosixPath(value).parts
+    if value.startswith("/") or ".." in parts or value in (".", ""):
+        return f"must be a folder inside project_dir, got '{value}'"
+    return None
+
+
+def _command(value: str) -> str | None:
+    try:
+        words = shlex.split(value)
+    except ValueError as e:
+        return f"cannot split into words: {e}"
+    return None if words else "empty command"
+
+
+def _did_you_mean(name: str, options: Any) -> str | None:
+    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(repr(c) for c in close)}?" if close else None

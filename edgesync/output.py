@@ -1,0 +1,254 @@
+"""The only module that prints: Rich on a terminal, plain stable text otherwise, JSON on request.
+
+Results go to stdout; messages (warnings, errors, progress) go to stderr, so
+`--json` output stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from edgesync.compare import Patch
+from edgesync.plan import Comparison, Deployment, EntryDiff, FunctionState, Status
+
+_STATUS_STYLE = {
+    Status.ADDED: "green",
+    Status.MODIFIED: "yellow",
+    Status.REMOVED: "red",
+    Status.UNCHANGED: "dim",
+}
+_STATE_STYLE = {
+    Deployment.NOT_DEPLOYED: "bold red",
+    Deployment.ONLY_ON_SERVER: "magenta",
+    Deployment.DIFFERS: "yellow",
+    Deployment.IN_SYNC: "green",
+}
+_ENTRY_NOTE = {
+    Status.ADDED: "added (not on the server)",
+    Status.REMOVED: "removed (only on the server)",
+}
+
+
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    """Where and how results and messages are shown."""
+
+    def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
+        self.json_mode = json_mode
+        self.verbose = verbose
+        self.rich = _is_tty(sys.stdout) and "NO_COLOR" not in os.environ
+        self.out = Console(
+            file=sys.stdout,
+            highlight=False,
+            no_color="NO_COLOR" in os.environ,
+            force_terminal=self.rich,
+            soft_wrap=not self.rich,
+        )
+        self.err = Console(
+            file=sys.stderr,
+            highlight=False,
+            no_color="NO_COLOR" in os.environ or not _is_tty(sys.stderr),
+            soft_wrap=True,
+        )
+
+    # -- messages (stderr) ---------------------------------------------------
+
+    def info(self, message: str) -> None:
+        """A progress or context line on stderr (kept out of JSON output)."""
+        self.err.print(Text(message, style="dim" if self.rich else ""))
+
+    def warn(self, message: str) -> None:
+        """A warning on stderr."""
+        self.err.print(Text("warning: ", style="yellow bold") + Text(message))
+
+    def error(self, message: str, hint: str | None = None) -> None:
+        """An error on stderr: one line, and a hint line when there is one."""
+        self.err.print(Text("error: ", style="red bold") + Text(message))
+        if hint:
+            self.err.print(Text("hint: ", style="cyan") + Text(hint))
+
+    def emit_json(self, data: Any) -> None:
+        """Exactly one JSON document on stdout."""
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    def line(self, text: str = "") -> None:
+        """A plain result line on stdout."""
+        self.out.print(Text(text))
+
+    # -- diff -----------------------------------------------------------------
+
+    def comparison(
+        self, comp: Comparison, target: str, where: str, patches: Sequence[Patch] = ()
+    ) -> None:
+        """Render `diff`: one row per entry with its changed files, then patches."""
+        if self.json_mode:
+            self.emit_json(comparison_json(comp, target))
+            return
+        self.info(f"target {target}: {where}")
+        if self.rich:
+            self._comparison_table(comp)
+        else:
+            for e in comp.entries:
+                note = _ENTRY_NOTE.get(e.status, e.status.value)
+                self.line(f"{e.kind.value:<9} {e.name}  {note}")
+                for f in e.changed:
+                    self.line(f"  {f.status.value:<9} {f.path}")
+        for p in patches:
+            self._patch(p)
+        self.line(_summary(comp))
+
+    def _comparison_table(self, comp: Comparison) -> None:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        table.add_column("name")
+        table.add_column("kind")
+        table.add_column("status")
+        table.add_column("files")
+        for e in comp.entries:
+            style = _STATUS_STYLE[e.status]
+            table.add_row(
+                Text(e.name, style="bold" if e.changed else ""),
+                e.kind.value,
+                Text(_ENTRY_NOTE.get(e.status, e.status.value), style=style),
+                _file_lines(e),
+            )
+        self.out.print(table)
+
+    def _patch(self, p: Patch) -> None:
+        if p.text is None:
+            self.line(f"Binary file {p.path} differs")
+            return
+        if not self.rich:
+            sys.stdout.write(p.text if p.text.endswith("\n") else p.text + "\n")
+            return
+        for raw in p.text.splitlines():
+            style = ""
+            if raw.startswith(("+++", "---")):
+                style = "bold"
+            elif raw.startswith("+"):
+                style = "green"
+            elif raw.startswith("-"):
+                style = "red"
+            elif raw.startswith("@@"):
+                style = "cyan"
+            self.out.print(Text(raw, style=style))
+
+    # -- ls -------------------------------------------------------------------
+
+    def function_states(self, states: Sequence[FunctionState], target: str, where: str) -> None:
+        """Render `ls`: functions side by side with their deployment state."""
+        if self.json_mode:
+            self.emit_json(
+                {
+                    "target": target,
+                    "functions": [
+                        {
+                            "name": s.name,
+                            "local": s.local,
+                            "remote": s.remote,
+                            "state": s.state.value,
+                            "changed_files": list(s.changed_files),
+                            "changed_shared": list(s.changed_deps),
+                            "remote_entry_file": s.remote_has_entry,
+                        }
+                        for s in states
+                    ],
+                }
+            )
+            return
+        self.info(f"target {target}: {where}")
+        if not states:
+            self.line("no functions locally or on the server")
+            return
+        rows = [
+            (
+                s.name,
+                "yes" if s.local else "-",
+                "yes" if s.remote else "-",
+                s.state,
+                _state_note(s),
+            )
+            for s in states
+        ]
+        if self.rich:
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            for col in ("function", "local", "server", "state", "note"):
+                table.add_column(col)
+            for name, loc, rem, state, note in rows:
+                table.add_row(name, loc, rem, Text(state.value, style=_STATE_STYLE[state]), note)
+            self.out.print(table)
+        else:
+            width = max(len(r[0]) for r in rows)
+            for name, loc, rem, state, note in rows:
+                text = f"{name:<{width}}  local={loc:<3} server={rem:<3} {state.value}"
+                self.line(text + (f"  ({note})" if note else ""))
+        counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
+        self.line(", ".join(f"{n} {d.value}" for d, n in counts.items() if n))
+
+
+def _file_lines(e: EntryDiff) -> Text:
+    text = Text()
+    for i, f in enumerate(e.changed):
+        if i:
+            text.append("\n")
+        mark = {"added": "+", "removed": "-", "modified": "~"}[f.status.value]
+        text.append(f"{mark} {f.path}", style=_STATUS_STYLE[f.status])
+    return text
+
+
+def _state_note(s: FunctionState) -> str:
+    parts = []
+    if s.state is Deployment.NOT_DEPLOYED:
+        parts.append("run: edgesync push " + s.name)
+    if s.changed_files:
+        parts.append(f"{len(s.changed_files)} file(s) differ")
+    if s.changed_deps:
+        parts.append("imports changed " + ", ".join(s.changed_deps))
+    if not s.remote_has_entry:
+        parts.append("no entry file on the server")
+    return "; ".join(parts)
+
+
+def _summary(comp: Comparison) -> str:
+    if not comp.entries:
+        return "nothing to compare"
+    if comp.in_sync:
+        return f"in sync ({len(comp.entries)} entries)"
+    c = comp.counts()
+    differ = len(comp.entries) - c[Status.UNCHANGED]
+    parts = [f"{differ} differ"]
+    parts += [f"{c[s]} {s.value}" for s in (Status.ADDED, Status.MODIFIED, Status.REMOVED) if c[s]]
+    if c[Status.UNCHANGED]:
+        parts.append(f"{c[Status.UNCHANGED]} unchanged")
+    return ", ".join(parts)
+
+
+def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
+    """The documented `diff --json` shape."""
+    return {
+        "target": target,
+        "in_sync": comp.in_sync,
+        "entries": [
+            {
+                "name": e.name,
+                "kind": e.kind.value,
+                "status": e.status.value,
+                "files": [{"path": f.path, "status": f.status.value} for f in e.files],
+            }
+            for e in comp.entries
+        ],
+    }

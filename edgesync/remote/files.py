@@ -1,0 +1,119 @@
+"""The server's functions folder: its manifest, built by one remote command.
+
+The command uses only POSIX `sh`, `find` and `printf` plus `sha256sum` (GNU
+coreutils or BusyBox). Names travel NUL-separated, so spaces, quotes, newlines
+and non-ASCII bytes are safe; files are hashed in batches (`find -exec … {} +`)
+so the cost is a few processes, not one per file.
+"""
+
+from __future__ import annotations
+
+from edgesync.config import Target
+from edgesync.errors import RemoteError
+from edgesync.manifest import FileEntry, Manifest, is_ignored
+from edgesync.remote.ssh import Connection, sh_script
+
+_NO_PROJECT, _NO_FUNCTIONS, _NO_SHA = 10, 11, 12
+
+MANIFEST_SCRIPT = r"""
+[ -d "$1" ] || exit 10
+[ -d "$2" ] || exit 11
+command -v sha256sum >/dev/null 2>&1 || exit 12
+cd "$2" || exit 11
+find . \( -name node_modules -o -name .git \) -prune \
+  -o -type d ! -name . -exec sh -c 'for p do printf "d\0%s\0" "$p"; done' sh {} + \
+  -o -type f -exec sh -c 'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
+"""
+
+
+def remote_manifest(conn: Connection, target: Target) -> Manifest:
+    """List and hash every file under the target's functions folder, in one command."""
+    result = conn.run(
+        sh_script(MANIFEST_SCRIPT, target.project_dir, target.remote_functions_dir),
+        check=False,
+        what="listing the functions folder",
+    )
+    host = conn.endpoint.hostname
+    if result.exit_status == _NO_PROJECT:
+        raise RemoteError(
+            f"project_dir {target.project_dir} does not exist on {host}",
+            hint=f"fix targets.{target.name}.project_dir in edgesync.yaml: it is the folder "
+            "holding the self-hosted Supabase docker-compose.yml",
+        )
+    if result.exit_status == _NO_FUNCTIONS:
+        raise RemoteError(
+            f"the functions folder {target.remote_functions_dir} does not exist on {host}",
+            hint=f"check targets.{target.name}.functions_dir (default volumes/functions)",
+        )
+    if result.exit_status == _NO_SHA:
+        raise RemoteError(
+            f"sha256sum is not installed on {host}",
+            hint="install coreutils (or busybox) on the server",
+        )
+    if result.exit_status != 0:
+        raise RemoteError(
+            f"listing {target.remote_functions_dir} on {host} failed "
+            f"(exit {result.exit_status}): {result.stderr_text or 'no error output'}"
+        )
+    return parse_manifest_output(result.stdout)
+
+
+def parse_manifest_output(data: bytes) -> Manifest:
+    """Parse MANIFEST_SCRIPT's output: `d\\0path\\0`, `f\\0path\\0`… `h\\0` + sha256sum lines.
+
+    sha256sum's lines are matched against the names we already know, in order,
+    accepting GNU's escaped form (leading backslash) and BusyBox's raw form.
+    """
+    folders: list[str] = []
+    entries: list[FileEntry] = []
+    pending: list[str] = []
+    pos = 0
+    n = len(data)
+    while pos < n:
+        tag = data[pos : pos + 2]
+        if tag == b"d\0" or tag == b"f\0":
+            end = data.index(b"\0", pos + 2)
+            raw = data[pos + 2 : end]
+            pos = end + 1
+            if tag == b"d\0":
+                folders.append(_rel(raw))
+            else:
+                pending.append(raw.decode("utf-8", "surrogateescape"))
+        elif tag == b"h\0":
+            pos += 2
+            for name in pending:
+                digest, pos = _hash_line(data, pos, name)
+                path = _rel(name.encode("utf-8", "surrogateescape"))
+                entries.append(FileEntry(path, digest, -1))
+            pending = []
+        else:
+            raise RemoteError(f"unexpected output from the manifest command at byte {pos}")
+    if pending:
+        raise RemoteError("the manifest command ended before hashing every file")
+    kept = [e for e in entries if not is_ignored(e.path)]
+    tops = [f for f in folders if "/" not in f and not is_ignored(f)]
+    return Manifest.of(kept, tops)
+
+
+def _rel(raw: bytes) -> str:
+    text = raw.decode("utf-8", "surrogateescape")
+    return text[2:] if text.startswith("./") else text
+
+
+def _hash_line(data: bytes, pos: int, name: str) -> tuple[str, int]:
+    escaped = data[pos : pos + 1] == b"\\"
+    start = pos + 1 if escaped else pos
+    digest = data[start : start + 64].decode("ascii", "replace")
+    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise RemoteError(f"sha256sum printed no hash for {name!r} on the server")
+    rest = start + 64 + 2  # two characters: "  " (text) or " *" (binary mode)
+    raw = name.encode("utf-8", "surrogateescape")
+    candidates = [raw]
+    if escaped:
+        candidates.insert(
+            0, raw.replace(b"\\", b"\\\\").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+        )
+    for cand in candidates:
+        if data[rest : rest + len(cand) + 1] == cand + b"\n":
+            return digest, rest + len(cand) + 1
+    raise RemoteError(f"cannot match sha256sum's output to {name!r}")
