@@ -1,0 +1,50 @@
+# One task runner for newcomers and CI: `make demo`, `make test`, `make check`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install sshd test demo demo-down lint typecheck check bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The sandbox server is a real OpenSSH sshd: install it when missing (as root), else say how.
+sshd:
+	@if [ ! -x /usr/sbin/sshd ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing openssh-server (needed by the sandbox server)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server >/dev/null; \
+	  else \
+	    echo "error: /usr/sbin/sshd is missing: run 'sudo apt-get install openssh-server' first" >&2; exit 1; \
+	  fi; \
+	fi
+
+test: install sshd
+	$(BIN)/python -m pytest -q
+
+# Start the sandbox server seeded like the incident notes, then run the main job against it.
+demo: install sshd
+	$(BIN)/python -m sandbox up --example examples/academyos
+	$(BIN)/edgesync ls
+	$(BIN)/edgesync diff
+
+demo-down: install
+	$(BIN)/python -m sandbox down
+
+lint: install
+	$(BIN)/ruff check edgesync sandbox tests
+	$(BIN)/mypy
+
+check: lint test
+
+bench: install sshd
+	$(BIN)/python bench/diff_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
