@@ -14,7 +14,9 @@ import typer
 from edgesync import __version__
 from edgesync.commands.diff import diff
 from edgesync.commands.init import init
+from edgesync.commands.logs import logs
 from edgesync.commands.ls import ls
+from edgesync.commands.push import push
 from edgesync.errors import EdgesyncError
 from edgesync.output import Output
 from edgesync.session import Session
@@ -83,6 +85,8 @@ def root(
 app.command("init")(init)
 app.command("diff")(diff)
 app.command("ls")(ls)
+app.command("push")(push)
+app.command("logs")(logs)
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -17,6 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from edgesync.compare import Patch
+from edgesync.deploy import PushResult
+from edgesync.logs import LogLine
 from edgesync.plan import Comparison, Deployment, EntryDiff, FunctionState, Status
 
 _STATUS_STYLE = {
@@ -93,9 +95,14 @@ class Output:
     # -- diff -----------------------------------------------------------------
 
     def comparison(
-        self, comp: Comparison, target: str, where: str, patches: Sequence[Patch] = ()
+        self,
+        comp: Comparison,
+        target: str,
+        where: str,
+        patches: Sequence[Patch] = (),
+        summary: bool = True,
     ) -> None:
-        """Render `diff`: one row per entry with its changed files, then patches."""
+        """Render `diff` (and a push's plan): one row per entry with its changed files."""
         if self.json_mode:
             self.emit_json(comparison_json(comp, target))
             return
@@ -110,7 +117,8 @@ class Output:
                     self.line(f"  {f.status.value:<9} {f.path}")
         for p in patches:
             self._patch(p)
-        self.line(_summary(comp))
+        if summary:
+            self.line(_summary(comp))
 
     def _comparison_table(self, comp: Comparison) -> None:
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -146,6 +154,44 @@ class Output:
             elif raw.startswith("@@"):
                 style = "cyan"
             self.out.print(Text(raw, style=style))
+
+    # -- push and logs ----------------------------------------------------------
+
+    def push_result(self, result: PushResult, restarted: bool) -> None:
+        """The summary after a push (or its JSON)."""
+        if self.json_mode:
+            files = [{"path": p, "action": "upload"} for p in result.uploaded]
+            files += [{"path": p, "action": "delete"} for p in result.deleted]
+            self.emit_json(
+                {
+                    "target": result.target,
+                    "release": result.release,
+                    "functions": list(result.functions),
+                    "files": files,
+                    "restarted": restarted,
+                }
+            )
+            return
+        if result.release is None:
+            self.line("in sync: nothing to push")
+            return
+        fns = ", ".join(result.functions) or "no function folders"
+        self.line(
+            f"released {result.release} to {result.target}: {fns}; "
+            f"{len(result.uploaded)} file(s) uploaded, {len(result.deleted)} deleted, "
+            f"{_size(result.bytes_sent)} sent in {result.seconds:.1f}s"
+            + ("" if restarted else " (not restarted)")
+        )
+
+    def log_line(self, line: LogLine) -> None:
+        """One attributed log line: `[function] text`."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
+            sys.stdout.flush()
+            return
+        tag = f"[{line.function}] " if line.function else ""
+        style = "red" if line.is_boot_error or "[Error]" in line.text else ""
+        self.out.print(Text(tag, style="cyan") + Text(line.text, style=style))
 
     # -- ls -------------------------------------------------------------------
 
@@ -200,6 +246,14 @@ class Output:
         self.line(", ".join(f"{n} {d.value}" for d, n in counts.items() if n))
 
 
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024 or unit == "MiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return f"{n} B"
+
+
 def _file_lines(e: EntryDiff) -> Text:
     text = Text()
     for i, f in enumerate(e.changed):
@@ -252,3 +306,38 @@ def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
             for e in comp.entries
         ],
     }
+
+
+class Progress:
+    """A byte progress bar on a terminal; nothing otherwise."""
+
+    def __init__(self, out: Output, total: int, label: str) -> None:
+        self._bar = None
+        self._task = None
+        if out.rich and not out.json_mode and total > 0:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                TransferSpeedColumn,
+            )
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(
+                "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), console=out.err, transient=True,
+            )
+            self._task = self._bar.add_task(label, total=total)
+
+    def __enter__(self) -> Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def advance(self, n: int) -> None:
+        """Count `n` more bytes sent."""
+        if self._bar is not None and self._task is not None:
+            self._bar.advance(self._task, n)

@@ -224,3 +224,119 @@ def selection_for(
             assert bucket is not None
             bucket.add(path)
     return dict(chosen)
+
+
+@dataclass(frozen=True)
+class ReplaceFunction:
+    """Swap a whole function folder for a staged copy that mirrors the local one."""
+
+    name: str
+    existed: bool
+    upload: tuple[str, ...]  # paths sent from here
+    keep: tuple[str, ...]  # unchanged paths copied on the server
+    delete: tuple[str, ...]  # paths only on the server, gone after the swap
+
+
+@dataclass(frozen=True)
+class PutFile:
+    """Replace or add one file outside function folders (shared code, top-level files)."""
+
+    path: str
+    existed: bool
+
+
+@dataclass(frozen=True)
+class DeletePath:
+    """Remove a server-only function folder or file (only with --prune)."""
+
+    path: str
+    is_function: bool
+
+
+@dataclass(frozen=True)
+class PushPlan:
+    """What a push will do; empty when local and server already agree."""
+
+    functions: tuple[ReplaceFunction, ...]
+    puts: tuple[PutFile, ...]
+    deletes: tuple[DeletePath, ...]
+    comparison: Comparison
+
+    @property
+    def empty(self) -> bool:
+        """Nothing to upload, replace or delete."""
+        return not (self.functions or self.puts or self.deletes)
+
+    @property
+    def uploads(self) -> tuple[str, ...]:
+        """Every path whose bytes travel to the server."""
+        return tuple(p for f in self.functions for p in f.upload) + tuple(
+            p.path for p in self.puts
+        )
+
+    @property
+    def removed(self) -> tuple[str, ...]:
+        """Every path that disappears from the server."""
+        return tuple(p for f in self.functions for p in f.delete) + tuple(
+            d.path for d in self.deletes
+        )
+
+
+def plan_push(
+    local: Manifest,
+    remote: Manifest,
+    local_functions: Collection[str],
+    names: Collection[str],
+    deps: Mapping[str, Collection[str]],
+    prune: bool = False,
+) -> PushPlan:
+    """Decide what a push changes.
+
+    Named functions are mirrored whole; the files they import from outside
+    their folder are put file by file. No names: every differing function,
+    shared and top-level file. `prune` also deletes what exists only on the
+    server (never `main/`).
+    """
+    if names:
+        selection = selection_for(names, deps)
+    else:
+        selection = {n: None for n in entry_names(local, remote) if n != ROUTER}
+    comp = compare(local, remote, selection)
+    functions: list[ReplaceFunction] = []
+    puts: list[PutFile] = []
+    deletes: list[DeletePath] = []
+    for entry in comp.entries:
+        on_local = entry.name in local_functions
+        if entry.kind is Kind.FUNCTION and on_local:
+            if entry.status is Status.UNCHANGED:
+                continue
+            by = {s: tuple(f.path for f in entry.files if f.status is s) for s in Status}
+            functions.append(
+                ReplaceFunction(
+                    name=entry.name,
+                    existed=entry.status is not Status.ADDED,
+                    upload=by[Status.ADDED] + by[Status.MODIFIED],
+                    keep=by[Status.UNCHANGED],
+                    delete=by[Status.REMOVED],
+                )
+            )
+        elif entry.kind is Kind.FUNCTION:
+            if prune and entry.status is Status.REMOVED and entry.name != ROUTER:
+                deletes.append(DeletePath(entry.name, True))
+        else:
+            for f in entry.files:
+                if f.status in (Status.ADDED, Status.MODIFIED):
+                    puts.append(PutFile(f.path, f.status is Status.MODIFIED))
+                elif f.status is Status.REMOVED and prune:
+                    deletes.append(DeletePath(f.path, False))
+    plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), comp)
+    # What is shown is what will happen: no unchanged files, no removals that won't be made.
+    touched = set(plan.uploads) | set(plan.removed)
+    shown = []
+    for e in comp.entries:
+        files = tuple(
+            f for f in e.files if f.path in touched or (e.name in touched and e.kind is Kind.FUNCTION)
+        )
+        if files:
+            shown.append(EntryDiff(e.name, e.kind, e.status, files))
+    return PushPlan(plan.functions, plan.puts, plan.deletes, Comparison(tuple(shown)))

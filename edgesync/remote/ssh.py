@@ -493,16 +493,19 @@ class Connection:
             raise ConnectError(f"sending data to {self.endpoint} failed: {write_error[0]}")
         return result
 
-    def stream_lines(self, command: str) -> Iterator[tuple[str, str]]:
-        """Run a long-lived command and yield ('out'|'err', line) as lines arrive.
+    def stream_lines(
+        self, command: str, deadline: float | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """Run a long-lived command and yield ('out'|'err', line) as lines arrive,
+        then ('exit', status) when it failed.
 
-        Closing the generator closes the channel; the remote side sees its
-        stdin close and (with `keep_alive_guard`) stops.
+        Stops at `deadline` (time.monotonic()). Closing the generator closes the
+        channel; the remote side sees its stdin close (see compose.FOLLOW_GUARD).
         """
         chan = self._open(command)
         bufs = {"out": b"", "err": b""}
         try:
-            while True:
+            while deadline is None or time.monotonic() < deadline:
                 got = False
                 if chan.recv_ready():
                     bufs["out"] += chan.recv(1 << 16)
@@ -520,6 +523,8 @@ class Connection:
                 if chan.exit_status_ready() and chan.eof_received:
                     break
                 select.select([chan], [], [], 0.2)
+            else:
+                return  # deadline: the finally below closes the channel
             for name, buf in bufs.items():
                 if buf:
                     yield name, buf.decode("utf-8", "replace")

@@ -1,0 +1,101 @@
+"""The core of `push`: plan, apply, restart, watch the logs. Returns values; prints nothing."""
+
+from __future__ import annotations
+
+import difflib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from edgesync.compare import all_dependencies
+from edgesync.deploy import PushResult, StalePlan, apply_push
+from edgesync.errors import UsageError
+from edgesync.logs import BOOT_RE, LogLine, attribute
+from edgesync.manifest import ROUTER
+from edgesync.plan import PushPlan, entry_names, plan_push
+from edgesync.remote import compose
+from edgesync.remote.files import remote_manifest
+from edgesync.session import Session
+from edgesync.vcs import git_state
+
+
+def make_plan(session: Session, names: Sequence[str], prune: bool) -> PushPlan:
+    """Compare local and server and decide what the push changes."""
+    tree = session.local
+    remote = remote_manifest(session.connection, session.target)
+    known = set(tree.functions) | set(tree.shared) | set(tree.root_files)
+    for name in names:
+        if name in known:
+            continue
+        on_server = name in entry_names(tree.manifest, remote)
+        close = difflib.get_close_matches(name, sorted(known - {ROUTER}), n=3, cutoff=0.5)
+        problem = "exists only on the server" if on_server else "is not a local function"
+        raise UsageError(
+            f"'{name}' {problem} (in {tree.root})",
+            hint=f"did you mean {', '.join(close)}?" if close else "see `edgesync ls`",
+        )
+    deps = all_dependencies(tree, list(names) if names else list(tree.functions))
+    return plan_push(tree.manifest, remote, tree.functions, names, deps, prune)
+
+
+def execute(
+    session: Session,
+    plan: PushPlan,
+    names: Sequence[str],
+    prune: bool,
+    progress: Callable[[int], None] | None = None,
+    on_replan: Callable[[PushPlan], None] | None = None,
+) -> tuple[PushPlan, PushResult]:
+    """Apply the plan; if the server changed meanwhile, plan again once and retry."""
+    started = time.monotonic()
+    tree = session.local
+    git = git_state(tree.root, tree.root)
+    try:
+        rid, recovered, sent = apply_push(
+            session.connection, session.target, plan, tree.root, tree.manifest, git, progress
+        )
+    except StalePlan:
+        plan = make_plan(session, names, prune)
+        if on_replan:
+            on_replan(plan)
+        if plan.empty:
+            return plan, _result(session, plan, None, None, 0, started)
+        rid, recovered, sent = apply_push(
+            session.connection, session.target, plan, tree.root, tree.manifest, git, progress
+        )
+    return plan, _result(session, plan, rid, recovered, sent, started)
+
+
+def _result(
+    session: Session, plan: PushPlan, rid: str | None, recovered: str | None, sent: int,
+    started: float,
+) -> PushResult:
+    return PushResult(
+        target=session.target.name,
+        release=rid,
+        functions=tuple(f.name for f in plan.functions),
+        uploaded=plan.uploads,
+        deleted=plan.removed,
+        bytes_sent=sent,
+        recovered=recovered,
+        seconds=time.monotonic() - started,
+    )
+
+
+def restart(session: Session) -> tuple[str, str]:
+    """Restart the functions service; returns (server time before, command)."""
+    return compose.restart(session.connection, session.target)
+
+
+def watch_logs(
+    session: Session, functions: Sequence[str], since: str, seconds: float
+) -> Iterator[LogLine]:
+    """The pushed functions' log lines (and any worker boot error) for a few seconds."""
+    raw = compose.stream_logs(
+        session.connection, session.target, tail=None, since=since or None, follow=True,
+        seconds=seconds,
+    )
+    wanted = set(functions)
+    for line in attribute(raw):
+        if line.function in wanted or line.is_boot_error or BOOT_RE.search(line.text):
+            yield line
