@@ -320,8 +320,8 @@ def apply_push(
     """Send and apply the plan in one exec channel; returns (release id, recovered, bytes).
 
     Raises LockedError (6) when someone else deploys, RemoteError (5) when the
-    server could not apply it (then nothing changed), and returns STALE_PLAN
-    handling to the caller via RemoteError subclass `StalePlan`.
+    server could not apply it (then nothing changed), and `StalePlan` when the
+    server's files changed since the plan was made.
     """
     rid = new_release_id()
     record = release_record(rid, target, plan, local, git)
@@ -363,7 +363,9 @@ def apply_push(
     if result.exit_status == 6:
         raise locked_error(out.strip(), target)
     if result.exit_status == STALE_PLAN:
-        raise StalePlan(result.stderr_text)
+        stale = StalePlan(result.stderr_text)
+        stale.recovered = recovered
+        raise stale
     if result.exit_status == 11:
         raise RemoteError(result.stderr_text)
     raise RemoteError(
@@ -374,7 +376,9 @@ def apply_push(
 
 
 class StalePlan(RemoteError):
-    """The server's files changed after the plan was made."""
+    """The server's files changed after the plan was made (nothing was changed)."""
+
+    recovered: str | None = None  # an interrupted release undone before noticing
 
 
 def locked_error(info_json: str, target: Target) -> LockedError:

@@ -54,15 +54,16 @@ def execute(
         rid, recovered, sent = apply_push(
             session.connection, session.target, plan, tree.root, tree.manifest, git, progress
         )
-    except StalePlan:
+    except StalePlan as stale:
         plan = make_plan(session, names, prune)
         if on_replan:
             on_replan(plan)
         if plan.empty:
-            return plan, _result(session, plan, None, None, 0, started)
+            return plan, _result(session, plan, None, stale.recovered, 0, started)
         rid, recovered, sent = apply_push(
             session.connection, session.target, plan, tree.root, tree.manifest, git, progress
         )
+        recovered = recovered or stale.recovered
     return plan, _result(session, plan, rid, recovered, sent, started)
 
 

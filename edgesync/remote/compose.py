@@ -11,12 +11,14 @@ from edgesync.remote.ssh import Connection, quote, sh_script
 
 # Run a long-lived command so that it dies when the SSH channel closes: the
 # command runs in the background and a reader of our stdin kills it at EOF.
+# (A background job's stdin is /dev/null unless redirected: hence fd 3.)
 FOLLOW_GUARD = r"""
 cd "$1" || exit 10
 shift
+exec 3<&0
 "$@" </dev/null &
 pid=$!
-( cat >/dev/null; kill "$pid" 2>/dev/null ) >/dev/null 2>&1 &
+( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) >/dev/null 2>&1 &
 guard=$!
 wait "$pid"
 rc=$?
