@@ -43,15 +43,18 @@ def root(
     config: Annotated[
         Path | None,
         typer.Option(
-            "--config", "-c", help="edgesync.yaml to use (default: found from here upwards).",
+            "--config",
+            "-c",
+            help="edgesync.yaml to use (default: found from here upwards).",
             dir_okay=False,
         ),
     ] = None,
     target: Annotated[
         str | None,
         typer.Option(
-            "--target", "-t", help="Target from edgesync.yaml (default: $EDGESYNC_TARGET, "
-            "else default_target).",
+            "--target",
+            "-t",
+            help="Target from edgesync.yaml (default: $EDGESYNC_TARGET, else default_target).",
         ),
     ] = None,
     verbose: Annotated[

@@ -111,6 +111,7 @@ def _unified(path: str, old: bytes, new: bytes, status: Status) -> Patch:
     lines = difflib.unified_diff(
         old_text.splitlines(keepends=True), new_text.splitlines(keepends=True), a, b
     )
-    text = "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                   for line in lines)
+    text = "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
     return Patch(path, text)

@@ -157,9 +157,9 @@ class _Reader:
         where = f"{self.path}:{line}: {key}: " if key else f"{self.path}:{line}: "
         raise ConfigError(where + problem, hint=hint)
 
-    def mapping(self, node: yaml.Node, key: str, allowed: tuple[str, ...] | None) -> dict[
-        str, tuple[yaml.Node, yaml.Node]
-    ]:
+    def mapping(
+        self, node: yaml.Node, key: str, allowed: tuple[str, ...] | None
+    ) -> dict[str, tuple[yaml.Node, yaml.Node]]:
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, key, "expected a mapping of keys to values")
         out: dict[str, tuple[yaml.Node, yaml.Node]] = {}
@@ -194,9 +194,7 @@ class _Reader:
             self.fail(node, key, f"expected a non-empty string, got {_show(value)}")
         return str(value)
 
-    def checked(
-        self, node: yaml.Node, key: str, check: Callable[[str], str | None]
-    ) -> str:
+    def checked(self, node: yaml.Node, key: str, check: Callable[[str], str | None]) -> str:
         value = self.string(node, key)
         assert value is not None
         problem = check(value)
@@ -214,7 +212,9 @@ class _Reader:
             functions_dir = self.checked(top["functions_dir"][1], "functions_dir", _local_path)
         default_target = None
         if "default_target" in top:
-            default_target = self.string(top["default_target"][1], "default_target", allow_null=True)
+            default_target = self.string(
+                top["default_target"][1], "default_target", allow_null=True
+            )
         exclude: tuple[str, ...] = ()
         if "exclude" in top:
             exclude = self.exclude(top["exclude"][1])
@@ -275,8 +275,9 @@ class _Reader:
             value = self.scalar(node, key)
             low, high = (1, 65535) if name == "port" else (1, 1000)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                self.fail(node, key, f"expected a whole number from {low} to {high}, "
-                          f"got {_show(value)}")
+                self.fail(
+                    node, key, f"expected a whole number from {low} to {high}, got {_show(value)}"
+                )
             return value
         if name in ("identity_file", "known_hosts_file"):
             value = self.checked(node, key, _no_nul)
@@ -311,8 +312,9 @@ class _Reader:
             return self.checked(
                 node,
                 key,
-                lambda v: None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", v)
-                else "not a user name",
+                lambda v: (
+                    None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", v) else "not a user name"
+                ),
             )
         raise AssertionError(name)  # pragma: no cover - _TARGET_KEYS and this stay in step
 

@@ -109,10 +109,10 @@ def apply_script(plan: PushPlan, local: Manifest) -> str:
     """apply.sh: build staged folders, verify them, swap, record. Pure text."""
     lines = [
         "set -u",
-        'state=$1 fd=$2 rid=$3',
+        "state=$1 fd=$2 rid=$3",
         'S="$state/staging/$rid"; R="$state/releases/$rid"; N="$S/new"',
-        "fail() { echo \"edgesync: $*\" >&2; exit 5; }",
-        "stale() { echo \"edgesync: $*\" >&2; exit 75; }",
+        'fail() { echo "edgesync: $*" >&2; exit 5; }',
+        'stale() { echo "edgesync: $*" >&2; exit 75; }',
         "# 1. complete the staged function folders with the unchanged files",
     ]
     for fn in plan.functions:
@@ -135,17 +135,18 @@ def apply_script(plan: PushPlan, local: Manifest) -> str:
                 f'[ "$(sha256sum < {quote(path)})" = {quote(sha + "  -")} ]'
                 f" || stale {quote(path)} does not match"
             )
-    lines.append('cd / || true')
+    lines.append("cd / || true")
     lines.append("# 3. swap, keeping what is replaced in the release")
     lines.append('mkdir -p "$R/before" || fail cannot create the release folder')
     lines.append('cp "$S/undo.sh" "$S/release.json" "$R/" || fail cannot write the release')
     lines.append('printf "%s\\n" "$rid" > "$state/journal" || fail cannot write the journal')
     undo = 'sh "$R/undo.sh" "$fd" "$R" >&2; rm -f "$state/journal"'
-    lines.append(f"abort() {{ echo \"edgesync: $*\" >&2; {undo}; exit 5; }}")
+    lines.append(f'abort() {{ echo "edgesync: $*" >&2; {undo}; exit 5; }}')
     for fn in plan.functions:
         if fn.existed:
             lines.append(
-                f"if [ -e {_q('fd', fn.name)} ]; then mv {_q('fd', fn.name)} {_q('R', 'before/' + fn.name)}"
+                f"if [ -e {_q('fd', fn.name)} ]; then "
+                f"mv {_q('fd', fn.name)} {_q('R', 'before/' + fn.name)}"
                 f" || abort cannot move {quote(fn.name)}; fi"
             )
         lines.append(
@@ -166,7 +167,8 @@ def apply_script(plan: PushPlan, local: Manifest) -> str:
     for d in plan.deletes:
         lines.append(
             f"mkdir -p {_q('R', 'before/' + _parents(d.path))} && "
-            f"mv {_q('fd', d.path)} {_q('R', 'before/' + d.path)} || abort cannot remove {quote(d.path)}"
+            f"mv {_q('fd', d.path)} {_q('R', 'before/' + d.path)}"
+            f" || abort cannot remove {quote(d.path)}"
         )
     lines.append("# 4. the release is complete once it is in the history")
     lines.append(

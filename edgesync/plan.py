@@ -96,9 +96,7 @@ def compare(
     """
     kinds = entry_names(local, remote)
     if selection is None:
-        selected: Mapping[str, Collection[str] | None] = {
-            n: None for n in kinds if n != ROUTER
-        }
+        selected: Mapping[str, Collection[str] | None] = {n: None for n in kinds if n != ROUTER}
     else:
         selected = selection
     entries = []
@@ -169,9 +167,7 @@ def function_states(
     deps: Mapping[str, Collection[str]],
 ) -> tuple[FunctionState, ...]:
     """Every function on either side (except `main`), with its deployment state."""
-    remote_functions = {
-        top for top in remote.folders if classify(top, True) is Kind.FUNCTION
-    }
+    remote_functions = {top for top in remote.folders if classify(top, True) is Kind.FUNCTION}
     names = sorted((set(local_functions) | remote_functions) - {ROUTER})
     out = []
     for name in names:
@@ -270,9 +266,7 @@ class PushPlan:
     @property
     def uploads(self) -> tuple[str, ...]:
         """Every path whose bytes travel to the server."""
-        return tuple(p for f in self.functions for p in f.upload) + tuple(
-            p.path for p in self.puts
-        )
+        return tuple(p for f in self.functions for p in f.upload) + tuple(p.path for p in self.puts)
 
     @property
     def removed(self) -> tuple[str, ...]:
@@ -335,7 +329,9 @@ def plan_push(
     shown = []
     for e in comp.entries:
         files = tuple(
-            f for f in e.files if f.path in touched or (e.name in touched and e.kind is Kind.FUNCTION)
+            f
+            for f in e.files
+            if f.path in touched or (e.name in touched and e.kind is Kind.FUNCTION)
         )
         if files:
             shown.append(EntryDiff(e.name, e.kind, e.status, files))

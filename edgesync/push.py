@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 
 from edgesync.compare import all_dependencies
 from edgesync.deploy import PushResult, StalePlan, apply_push
@@ -68,7 +67,11 @@ def execute(
 
 
 def _result(
-    session: Session, plan: PushPlan, rid: str | None, recovered: str | None, sent: int,
+    session: Session,
+    plan: PushPlan,
+    rid: str | None,
+    recovered: str | None,
+    sent: int,
     started: float,
 ) -> PushResult:
     return PushResult(
@@ -93,7 +96,11 @@ def watch_logs(
 ) -> Iterator[LogLine]:
     """The pushed functions' log lines (and any worker boot error) for a few seconds."""
     raw = compose.stream_logs(
-        session.connection, session.target, tail=None, since=since or None, follow=True,
+        session.connection,
+        session.target,
+        tail=None,
+        since=since or None,
+        follow=True,
         seconds=seconds,
     )
     wanted = set(functions)

@@ -38,9 +38,12 @@ def detect_functions_dir(repo: Path) -> str | None:
 
 def _y(value: str) -> str:
     """A YAML scalar: plain when unambiguous, else a JSON (= YAML) quoted string."""
-    if re.fullmatch(r"[A-Za-z0-9_./~@-][A-Za-z0-9_./~@ :-]*", value) and not value.endswith(
-        (" ", ":")
-    ) and ": " not in value and value.lower() not in ("yes", "no", "true", "false", "null"):
+    if (
+        re.fullmatch(r"[A-Za-z0-9_./~@-][A-Za-z0-9_./~@ :-]*", value)
+        and not value.endswith((" ", ":"))
+        and ": " not in value
+        and value.lower() not in ("yes", "no", "true", "false", "null")
+    ):
         return value
     return json.dumps(value, ensure_ascii=False)
 
@@ -73,8 +76,12 @@ def render_config(a: InitAnswers) -> str:
         + opt("user", a.user, "automation", "else ~/.ssh/config, else your local user")
         + opt("port", a.port, "22", "else ~/.ssh/config, else 22")
         + opt("identity_file", a.identity_file, "~/.ssh/id_ed25519", "else ssh-agent / ssh config")
-        + opt("project_dir", a.project_dir, "/home/me/supabase-project",
-              "the self-hosted compose project")
+        + opt(
+            "project_dir",
+            a.project_dir,
+            "/home/me/supabase-project",
+            "the self-hosted compose project",
+        )
         + opt("functions_dir", None, "volumes/functions", "relative to project_dir")
         + opt("compose", None, "docker compose", 'or "docker-compose", "sudo docker compose"')
         + opt("service", None, "functions", "the edge runtime's compose service")

@@ -61,8 +61,12 @@ class Project:
         full_env = {**os.environ, **(env or {})}
         p = subprocess.run(
             [sys.executable, "-m", "edgesync", "-c", str(self.config), *args],
-            capture_output=True, text=True, env=full_env, stdin=subprocess.DEVNULL,
-            cwd=self.root, timeout=120,
+            capture_output=True,
+            text=True,
+            env=full_env,
+            stdin=subprocess.DEVNULL,
+            cwd=self.root,
+            timeout=120,
         )
         return Result(p.returncode, p.stdout, p.stderr)
 
@@ -87,8 +91,13 @@ def target_yaml(
 ) -> str:
     """An edgesync.yaml with one target `sandbox`."""
     lines = [top.rstrip("\n")] if top else []
-    lines += ["targets:", "  sandbox:", f"    host: {host}", f"    port: {port}",
-              f"    project_dir: {json.dumps(str(project_dir))}"]
+    lines += [
+        "targets:",
+        "  sandbox:",
+        f"    host: {host}",
+        f"    port: {port}",
+        f"    project_dir: {json.dumps(str(project_dir))}",
+    ]
     if identity_file is not None:
         lines.append(f"    identity_file: {json.dumps(str(identity_file))}")
     if known_hosts is not None:

@@ -66,36 +66,62 @@ def test_env_target_and_only_target(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        (GOOD.replace("    port: 2222", "    prot: 2222"),
-         "edgesync.yaml:8: targets.production.prot: unknown key"),
+        (
+            GOOD.replace("    port: 2222", "    prot: 2222"),
+            "edgesync.yaml:8: targets.production.prot: unknown key",
+        ),
         (GOOD.replace("exclude:", "excludes:"), "edgesync.yaml:3: excludes: unknown key"),
-        (GOOD.replace("    port: 2222", "    port: twenty"),
-         "edgesync.yaml:8: targets.production.port: expected a whole number"),
-        (GOOD.replace("    port: 2222", "    port: 70000"),
-         "edgesync.yaml:8: targets.production.port: expected a whole number"),
-        (GOOD.replace("    project_dir: /srv/supabase\n", ""),
-         "targets.staging.project_dir: missing (required)"),
-        (GOOD.replace("/srv/supabase", "srv/supabase"),
-         "targets.staging.project_dir: must be an absolute path"),
-        (GOOD.replace("default_target: production", "default_target: prod"),
-         "edgesync.yaml:2: default_target: 'prod' is not one of the targets"),
+        (
+            GOOD.replace("    port: 2222", "    port: twenty"),
+            "edgesync.yaml:8: targets.production.port: expected a whole number",
+        ),
+        (
+            GOOD.replace("    port: 2222", "    port: 70000"),
+            "edgesync.yaml:8: targets.production.port: expected a whole number",
+        ),
+        (
+            GOOD.replace("    project_dir: /srv/supabase\n", ""),
+            "targets.staging.project_dir: missing (required)",
+        ),
+        (
+            GOOD.replace("/srv/supabase", "srv/supabase"),
+            "targets.staging.project_dir: must be an absolute path",
+        ),
+        (
+            GOOD.replace("default_target: production", "default_target: prod"),
+            "edgesync.yaml:2: default_target: 'prod' is not one of the targets",
+        ),
         ("targets: [a, b]\n", "edgesync.yaml:1: targets: expected a mapping"),
-        ("targets:\n  p:\n    host: h\n    project_dir: /p\n    host: i\n",
-         "edgesync.yaml:5: targets.p.host: duplicate key"),
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    host: i\n",
+            "edgesync.yaml:5: targets.p.host: duplicate key",
+        ),
         ("", "the file is empty"),
         ("functions_dir: x\n", "targets: missing"),
-        ("targets:\n  p:\n    host: [a]\n    project_dir: /p\n",
-         "edgesync.yaml:3: targets.p.host: expected a single value"),
-        ("targets:\n  p:\n    host: h\n    project_dir: /p\n    functions_dir: ../etc\n",
-         "edgesync.yaml:5: targets.p.functions_dir: must be a folder inside project_dir"),
-        ("targets:\n  p:\n    host: h\n    project_dir: /p\n    compose: \"docker 'compose\"\n",
-         "targets.p.compose: cannot split into words"),
-        ("targets:\n  p:\n    host: h\n    project_dir: /p\n    service: 'a b'\n",
-         "targets.p.service: not a compose service name"),
-        ("exclude: '*.ts'\ntargets:\n  p:\n    host: h\n    project_dir: /p\n",
-         "edgesync.yaml:1: exclude: expected a list"),
-        ("targets:\n  p:\n    host: h\n    project_dir: /p\n    keep_releases: true\n",
-         "targets.p.keep_releases: expected a whole number"),
+        (
+            "targets:\n  p:\n    host: [a]\n    project_dir: /p\n",
+            "edgesync.yaml:3: targets.p.host: expected a single value",
+        ),
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    functions_dir: ../etc\n",
+            "edgesync.yaml:5: targets.p.functions_dir: must be a folder inside project_dir",
+        ),
+        (
+            'targets:\n  p:\n    host: h\n    project_dir: /p\n    compose: "docker \'compose"\n',
+            "targets.p.compose: cannot split into words",
+        ),
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    service: 'a b'\n",
+            "targets.p.service: not a compose service name",
+        ),
+        (
+            "exclude: '*.ts'\ntargets:\n  p:\n    host: h\n    project_dir: /p\n",
+            "edgesync.yaml:1: exclude: expected a list",
+        ),
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    keep_releases: true\n",
+            "targets.p.keep_releases: expected a whole number",
+        ),
     ],
 )
 def test_bad_config_names_line_and_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -51,7 +51,9 @@ def test_diff_json_shape(project: Project, sandbox) -> None:  # type: ignore[no-
     entries = {e["name"]: e for e in data["entries"]}
     assert set(entries) == {"hello", "wpp-create", "_shared"}  # never main/ or .env
     assert entries["hello"] == {
-        "name": "hello", "kind": "function", "status": "unchanged",
+        "name": "hello",
+        "kind": "function",
+        "status": "unchanged",
         "files": [{"path": "hello/index.ts", "status": "unchanged"}],
     }
     assert entries["wpp-create"]["status"] == "added"
@@ -111,7 +113,7 @@ def test_diff_patch(project: Project, sandbox) -> None:  # type: ignore[no-untyp
 
 AWKWARD = [
     "hello/with space.ts",
-    "hello/it's \"quoted\".ts",
+    'hello/it\'s "quoted".ts',
     "hello/ünïcödé €.ts",
     "hello/new\nline.ts",
     "hello/$(touch pwned).ts",
@@ -131,8 +133,9 @@ def test_awkward_names_round_trip(project: Project, sandbox) -> None:  # type: i
     # and a change in one of them is seen
     project.write(AWKWARD[3], "changed\n")
     r = project.run("diff", "--json")
-    changed = [f["path"] for e in r.json()["entries"] for f in e["files"]
-               if f["status"] != "unchanged"]
+    changed = [
+        f["path"] for e in r.json()["entries"] for f in e["files"] if f["status"] != "unchanged"
+    ]
     assert changed == [AWKWARD[3]]
 
 
@@ -193,7 +196,9 @@ def test_remote_hashes_are_real(project: Project, sandbox) -> None:  # type: ign
     data = project.run("diff", "big", "--json").json()
     assert data["entries"][0]["status"] == "modified"
     server_write(sandbox, "big/index.ts", body + "a")
-    assert hashlib.sha256((sandbox.functions_dir / "big/index.ts").read_bytes()).hexdigest() \
+    assert (
+        hashlib.sha256((sandbox.functions_dir / "big/index.ts").read_bytes()).hexdigest()
         == hashlib.sha256((project.functions / "big/index.ts").read_bytes()).hexdigest()
+    )
     data = project.run("diff", "big", "--json").json()
     assert data["entries"][0]["status"] == "unchanged"

@@ -20,8 +20,15 @@ def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_init_with_flags(repo: Path) -> None:
-    r = cli("init", "--host", "api.academyos.ru", "--user", "automation",
-            "--project-dir", "/home/automation/supabase-project")
+    r = cli(
+        "init",
+        "--host",
+        "api.academyos.ru",
+        "--user",
+        "automation",
+        "--project-dir",
+        "/home/automation/supabase-project",
+    )
     assert r.code == 0, r.err
     text = (repo / "edgesync.yaml").read_text()
     assert text.startswith("# edgesync.yaml")
@@ -29,7 +36,11 @@ def test_init_with_flags(repo: Path) -> None:
     cfg = load_config(repo / "edgesync.yaml")
     t = cfg.target()
     assert (t.name, t.host, t.user, str(t.project_dir)) == (
-        "production", "api.academyos.ru", "automation", "/home/automation/supabase-project")
+        "production",
+        "api.academyos.ru",
+        "automation",
+        "/home/automation/supabase-project",
+    )
     assert cfg.functions_dir == repo.resolve() / "supabase/functions"
 
 
@@ -59,7 +70,9 @@ def test_init_rejects_bad_values(repo: Path) -> None:
     assert not [p for p in os.listdir(repo) if p.startswith(".edgesync-")]
 
 
-def test_init_detects_monorepo_functions_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_init_detects_monorepo_functions_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "mono"
     (root / "apps" / "supabase" / "functions").mkdir(parents=True)
     (root / "web" / "supabase" / "functions").mkdir(parents=True)

@@ -32,8 +32,16 @@ LOG = [
 def test_attribution_follows_markers_exactly() -> None:
     lines = list(attribute(LOG))
     assert [ln.function for ln in lines] == [
-        None, "wpp-provision", "wpp-provision", "wpp-provision",
-        "wpp-provision-v2", "wpp-provision-v2", "hello", "hello", None, None,
+        None,
+        "wpp-provision",
+        "wpp-provision",
+        "wpp-provision",
+        "wpp-provision-v2",
+        "wpp-provision-v2",
+        "hello",
+        "hello",
+        None,
+        None,
     ]
     assert lines[1].text == "serving the request with /home/deno/functions/wpp-provision"
     assert lines[7].is_boot_error
@@ -57,8 +65,13 @@ def project(tmp_path: Path, sandbox, ssh_home) -> Project:  # type: ignore[no-un
     p = Project(tmp_path / "repo")
     p.functions.mkdir(parents=True)
     p.config.write_text(
-        target_yaml(host=sandbox.host, port=sandbox.port, project_dir=sandbox.project_dir,
-                    identity_file=sandbox.client_key, known_hosts=sandbox.known_hosts)
+        target_yaml(
+            host=sandbox.host,
+            port=sandbox.port,
+            project_dir=sandbox.project_dir,
+            identity_file=sandbox.client_key,
+            known_hosts=sandbox.known_hosts,
+        )
     )
     return p
 
@@ -100,7 +113,9 @@ def test_logs_grep_and_tail(project: Project, sandbox) -> None:  # type: ignore[
         "InvalidWorkerCreation: worker boot error: could not find an appropriate entrypoint",
     ]
     r = project.run("logs", "--tail", "3")
-    assert r.out.splitlines()[0] == "[missing] serving the request with /home/deno/functions/missing"
+    assert (
+        r.out.splitlines()[0] == "[missing] serving the request with /home/deno/functions/missing"
+    )
 
 
 def test_logs_bad_input(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +136,10 @@ def test_logs_compose_failure(project: Project, sandbox) -> None:  # type: ignor
 def test_follow_stops_cleanly_and_leaves_no_remote_process(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgesync", "-c", str(project.config), "logs", "-f"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
         env={**os.environ},
     )
     deadline = time.monotonic() + 20

@@ -27,8 +27,13 @@ def project(tmp_path: Path, sandbox, ssh_home) -> Project:  # type: ignore[no-un
     p = Project(tmp_path / "repo")
     p.functions.mkdir(parents=True)
     p.config.write_text(
-        target_yaml(host=sandbox.host, port=sandbox.port, project_dir=sandbox.project_dir,
-                    identity_file=sandbox.client_key, known_hosts=sandbox.known_hosts)
+        target_yaml(
+            host=sandbox.host,
+            port=sandbox.port,
+            project_dir=sandbox.project_dir,
+            identity_file=sandbox.client_key,
+            known_hosts=sandbox.known_hosts,
+        )
     )
     p.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
     p.write("wpp-provision/index.ts", PROVISION)
@@ -51,8 +56,9 @@ def history(sandbox) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def test_push_one_function_with_its_shared_files(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
@@ -64,7 +70,11 @@ def test_push_one_function_with_its_shared_files(project: Project, sandbox) -> N
     assert data["target"] == "sandbox" and data["restarted"] is True
     assert data["functions"] == ["wpp-provision"]
     assert sorted(f["path"] for f in data["files"]) == [
-        "_shared/cors.ts", "_shared/wpp.ts", "wpp-provision/deno.json", "wpp-provision/index.ts"]
+        "_shared/cors.ts",
+        "_shared/wpp.ts",
+        "wpp-provision/deno.json",
+        "wpp-provision/index.ts",
+    ]
     assert all(f["action"] == "upload" for f in data["files"])
     fd = sandbox.functions_dir
     assert (fd / "wpp-provision/index.ts").read_text() == PROVISION
@@ -141,9 +151,17 @@ def test_unknown_function(project: Project, sandbox) -> None:  # type: ignore[no
 def test_lock_held(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
     lock = state(sandbox) / "lock"
     lock.mkdir(parents=True)
-    (lock / "info.json").write_text(json.dumps(
-        {"user": "anna", "host": "laptop", "pid": 4242, "since": "2026-11-23T10:00:00+00:00",
-         "commit": "abc12345"}))
+    (lock / "info.json").write_text(
+        json.dumps(
+            {
+                "user": "anna",
+                "host": "laptop",
+                "pid": 4242,
+                "since": "2026-11-23T10:00:00+00:00",
+                "commit": "abc12345",
+            }
+        )
+    )
     r = project.run("push", "wpp-provision")
     assert r.code == 6
     assert "anna@laptop since 2026-11-23T10:00:00+00:00" in r.err and "4242" in r.err
@@ -169,8 +187,9 @@ def test_docker_permission_denied_hint(project: Project, sandbox) -> None:  # ty
 
 
 def test_restart_command_override(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
-    project.config.write_text(project.config.read_text()
-                              + "    restart_command: docker restart supabase-edge-functions\n")
+    project.config.write_text(
+        project.config.read_text() + "    restart_command: docker restart supabase-edge-functions\n"
+    )
     assert project.run("push", "wpp-provision", "--no-logs").code == 0
     restarts = [c for c in sandbox.calls() if "restart" in c["argv"]]
     assert restarts[-1]["argv"] == ["restart", "supabase-edge-functions"]
@@ -217,7 +236,10 @@ def test_failed_swap_is_undone(project: Project, sandbox) -> None:  # type: igno
     (sandbox.functions_dir / "_shared/sub").write_text("a file where a folder must go\n")
     r = project.run("push", "wpp-provision", "--no-logs")
     assert r.code == 5, (r.out, r.err)
-    assert snapshot(sandbox.functions_dir) == {**old, "_shared/sub": b"a file where a folder must go\n"}
+    assert snapshot(sandbox.functions_dir) == {
+        **old,
+        "_shared/sub": b"a file where a folder must go\n",
+    }
     assert not (state(sandbox) / "lock").exists() and not (state(sandbox) / "journal").exists()
     assert len(history(sandbox)) == 1
 
@@ -247,7 +269,9 @@ def test_killed_push_leaves_old_or_new(project: Project, sandbox, tmp_path: Path
         f.write(os.urandom(1 << 20) * 96)  # 96 MiB: slow enough to kill mid-upload
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgesync", "-c", str(project.config), "push", "--no-logs"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         env={**os.environ},
     )
     staged = state(sandbox) / "staging"

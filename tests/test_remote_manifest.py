@@ -52,8 +52,14 @@ def test_missing_hash_is_an_error() -> None:
 def test_script_against_real_tree(tmp_path: Path) -> None:
     """The script itself, run by the local sh, on awkward names."""
     fdir = tmp_path / "project" / "volumes" / "functions"
-    names = ["hello/index.ts", "hello/it's \"q\" ü.ts", "hello/new\nline.ts", "hello/b\\s.ts",
-             "sp ace/x.ts", "node_modules/x/y.js"]
+    names = [
+        "hello/index.ts",
+        'hello/it\'s "q" ü.ts',
+        "hello/new\nline.ts",
+        "hello/b\\s.ts",
+        "sp ace/x.ts",
+        "node_modules/x/y.js",
+    ]
     for i, n in enumerate(names):
         p = fdir / n
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -61,18 +67,24 @@ def test_script_against_real_tree(tmp_path: Path) -> None:
     (fdir / "empty").mkdir()
     out = subprocess.run(
         ["sh", "-c", MANIFEST_SCRIPT, "sh", str(tmp_path / "project"), str(fdir)],
-        capture_output=True, check=True,
+        capture_output=True,
+        check=True,
     ).stdout
     m = parse_manifest_output(out)
-    expected = {n: hashlib.sha256(f"content {i}".encode()).hexdigest()
-                for i, n in enumerate(names) if not n.startswith("node_modules")}
+    expected = {
+        n: hashlib.sha256(f"content {i}".encode()).hexdigest()
+        for i, n in enumerate(names)
+        if not n.startswith("node_modules")
+    }
     assert {p: e.sha256 for p, e in m.files.items()} == expected
     assert m.folders == {"hello", "sp ace", "empty"}
 
 
 def test_script_exit_codes(tmp_path: Path) -> None:
     def code(project: Path, fdir: Path) -> int:
-        return subprocess.run(["sh", "-c", MANIFEST_SCRIPT, "sh", str(project), str(fdir)],
-                              capture_output=True).returncode
+        return subprocess.run(
+            ["sh", "-c", MANIFEST_SCRIPT, "sh", str(project), str(fdir)], capture_output=True
+        ).returncode
+
     assert code(tmp_path / "nope", tmp_path / "nope" / "f") == 10
     assert code(tmp_path, tmp_path / "f") == 11

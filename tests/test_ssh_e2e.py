@@ -14,8 +14,13 @@ from tests.helpers import Project, target_yaml
 def make_project(tmp_path: Path, sandbox, **kw) -> Project:  # type: ignore[no-untyped-def]
     p = Project(tmp_path / "repo")
     p.functions.mkdir(parents=True, exist_ok=True)
-    args = dict(host=sandbox.host, port=sandbox.port, project_dir=sandbox.project_dir,
-                identity_file=sandbox.client_key, known_hosts=sandbox.known_hosts)
+    args = dict(
+        host=sandbox.host,
+        port=sandbox.port,
+        project_dir=sandbox.project_dir,
+        identity_file=sandbox.client_key,
+        known_hosts=sandbox.known_hosts,
+    )
     args.update(kw)
     p.config.write_text(target_yaml(**args))
     return p
@@ -139,12 +144,16 @@ def test_proxy_jump(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: i
     ("yaml_text", "code", "message"),
     [
         ("targets:\n  p:\n    host: h\n   project_dir: /p\n", 3, "edgesync.yaml:4: invalid YAML"),
-        ("targets:\n  p:\n    hots: h\n    project_dir: /p\n", 3,
-         "edgesync.yaml:3: targets.p.hots: unknown key"),
+        (
+            "targets:\n  p:\n    hots: h\n    project_dir: /p\n",
+            3,
+            "edgesync.yaml:3: targets.p.hots: unknown key",
+        ),
     ],
 )
-def test_config_errors_through_the_process(tmp_path: Path, yaml_text: str, code: int,
-                                           message: str) -> None:
+def test_config_errors_through_the_process(
+    tmp_path: Path, yaml_text: str, code: int, message: str
+) -> None:
     p = Project(tmp_path / "repo")
     p.functions.mkdir(parents=True)
     p.config.write_text(yaml_text)

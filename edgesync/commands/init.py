@@ -27,7 +27,9 @@ def _ask(value: str | None, flag: str, question: str, default: str | None = None
 
 def init(
     ctx: typer.Context,
-    host: Annotated[str | None, typer.Option(help="Server host name or ~/.ssh/config alias.")] = None,
+    host: Annotated[
+        str | None, typer.Option(help="Server host name or ~/.ssh/config alias.")
+    ] = None,
     user: Annotated[str | None, typer.Option(help="SSH user on the server.")] = None,
     port: Annotated[int | None, typer.Option(help="SSH port.", min=1, max=65535)] = None,
     project_dir: Annotated[
@@ -46,7 +48,7 @@ def init(
     Detects supabase/functions; asks for what the flags do not give, but only
     on a terminal.
 
-    Example: edgesync init --host api.example.com --user automation --project-dir /home/automation/supabase-project
+    Example: edgesync init --host api.example.com --user automation --project-dir /srv/supabase
     """
     session: Session = ctx.obj
     out = Output()
@@ -58,12 +60,14 @@ def init(
         out.warn(f"no supabase/functions folder in {repo}; writing the default {fdir}")
     answers = InitAnswers(
         host=_ask(host, "--host", "Server host (name or ~/.ssh/config alias)") or "",
-        user=_ask(user, "--user", "SSH user (empty: from ssh config / local user)", "")
-        or None,
+        user=_ask(user, "--user", "SSH user (empty: from ssh config / local user)", "") or None,
         port=port,
         project_dir=_ask(
-            project_dir, "--project-dir", "Supabase project folder on the server",
-        ) or "",
+            project_dir,
+            "--project-dir",
+            "Supabase project folder on the server",
+        )
+        or "",
         identity_file=identity_file,
         target=target,
         functions_dir=fdir,

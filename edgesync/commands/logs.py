@@ -23,7 +23,9 @@ def logs(
     grep: Annotated[
         str | None, typer.Option("--grep", "-g", help="Case-insensitive regular expression.")
     ] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing new lines.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
     tail: Annotated[int, typer.Option("--tail", "-n", min=0, help="Lines from the end.")] = 100,
     since: Annotated[
         str | None, typer.Option(help="Only lines since: 10m, 2h, or a timestamp.")

@@ -38,8 +38,9 @@ def push(
     prune: Annotated[
         bool,
         typer.Option(
-            "--prune", help="Also delete functions and shared files that exist only on the "
-            "server (never main/ or .env)."
+            "--prune",
+            help="Also delete functions and shared files that exist only on the "
+            "server (never main/ or .env).",
         ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
@@ -61,8 +62,15 @@ def push(
     plan = core.make_plan(session, chosen, prune)
     if plan.empty:
         if json_:
-            out.emit_json({"target": session.target.name, "release": None, "functions": [],
-                           "files": [], "restarted": False})
+            out.emit_json(
+                {
+                    "target": session.target.name,
+                    "release": None,
+                    "functions": [],
+                    "files": [],
+                    "restarted": False,
+                }
+            )
         else:
             out.line(f"in sync: nothing to push to {session.target.name}")
         return
@@ -70,10 +78,15 @@ def push(
         out.comparison(plan.comparison, session.target.name, session.where(), summary=False)
     if dry_run:
         if json_:
-            out.emit_json({"target": session.target.name, "dry_run": True,
-                           "functions": [f.name for f in plan.functions],
-                           "files": [{"path": p, "action": "upload"} for p in plan.uploads]
-                           + [{"path": p, "action": "delete"} for p in plan.removed]})
+            out.emit_json(
+                {
+                    "target": session.target.name,
+                    "dry_run": True,
+                    "functions": [f.name for f in plan.functions],
+                    "files": [{"path": p, "action": "upload"} for p in plan.uploads]
+                    + [{"path": p, "action": "delete"} for p in plan.removed],
+                }
+            )
         else:
             out.line("dry run: nothing was changed")
         return
@@ -88,7 +101,11 @@ def push(
     total = sum(session.local.manifest.files[p].size for p in plan.uploads)
     with Progress(out, total, "uploading") as bar:
         plan, result = core.execute(
-            session, plan, chosen, prune, bar.advance,
+            session,
+            plan,
+            chosen,
+            prune,
+            bar.advance,
             on_replan=lambda p: out.warn("the server changed while planning; planned again"),
         )
     if result.recovered:
@@ -106,8 +123,10 @@ def push(
         restarted = True
         out.info(f"restarted: {command}")
         if not no_logs and logs_seconds > 0 and not json_:
-            out.info(f"logs of {', '.join(result.functions) or 'the service'} "
-                     f"for {logs_seconds:g}s (Ctrl-C to stop):")
+            out.info(
+                f"logs of {', '.join(result.functions) or 'the service'} "
+                f"for {logs_seconds:g}s (Ctrl-C to stop):"
+            )
             try:
                 for line in core.watch_logs(session, result.functions, since, logs_seconds):
                     out.log_line(line)

@@ -65,9 +65,7 @@ def restart(conn: Connection, target: Target) -> tuple[str, str]:
     else:
         command = " ".join(quote(w) for w in restart_words(target))
         line = f"cd {quote(target.project_dir)} && {command}"
-    result = conn.run(
-        f"date -u +%Y-%m-%dT%H:%M:%SZ && {line}", check=False, what="restart"
-    )
+    result = conn.run(f"date -u +%Y-%m-%dT%H:%M:%SZ && {line}", check=False, what="restart")
     started = result.stdout.decode("utf-8", "replace").splitlines()[:1]
     if result.exit_status != 0:
         raise RemoteError(
@@ -78,9 +76,7 @@ def restart(conn: Connection, target: Target) -> tuple[str, str]:
     return (started[0] if started else ""), command
 
 
-def logs_words(
-    target: Target, *, tail: int | None, since: str | None, follow: bool
-) -> list[str]:
+def logs_words(target: Target, *, tail: int | None, since: str | None, follow: bool) -> list[str]:
     """`{compose} logs --no-color [--tail N] [--since S] [-f] {service}`."""
     words = [*compose_words(target), "logs", "--no-color"]
     if tail is not None:

@@ -22,7 +22,8 @@ command -v sha256sum >/dev/null 2>&1 || exit 12
 cd "$2" || exit 11
 find . \( -name node_modules -o -name .git \) -prune \
   -o -type d ! -name . -exec sh -c 'for p do printf "d\0%s\0" "$p"; done' sh {} + \
-  -o -type f -exec sh -c 'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
+  -o -type f -exec sh -c \
+     'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
 """
 
 

@@ -161,7 +161,9 @@ class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
         self.remember_in = remember_in
         self.accepted: paramiko.PKey | None = None
 
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+    def missing_host_key(
+        self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey
+    ) -> None:
         if not self.accept_new or self.remember_in is None:
             raise _UnknownHostKey(hostname, key)
         self.accepted = key
@@ -301,7 +303,9 @@ class Connection:
                 port=ep.port,
                 username=ep.user,
                 pkey=pkey,
-                key_filename=[f for f in ep.identity_files if Path(f).is_file()] or None,
+                # paramiko accepts a list here; its stubs say str
+                key_filename=[f for f in ep.identity_files if Path(f).is_file()]  # type: ignore[arg-type]
+                or None,
                 allow_agent=pkey is None,
                 look_for_keys=pkey is None and not ep.identity_files,
                 timeout=self.connect_timeout,
@@ -348,13 +352,13 @@ class Connection:
         except socket.gaierror as e:
             client.close()
             raise ConnectError(f"cannot resolve host '{ep.hostname}': {e.strerror}") from None
-        except paramiko.ssh_exception.NoValidConnectionsError as e:
+        except paramiko.ssh_exception.NoValidConnectionsError:
             client.close()
             raise ConnectError(
                 f"connection refused by {ep.hostname} port {ep.port}",
                 hint="is sshd running there, and is `port` right?",
             ) from None
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             client.close()
             raise ConnectError(
                 f"timed out connecting to {ep.hostname} port {ep.port} "
@@ -403,7 +407,9 @@ class Connection:
         assert transport is not None
         try:
             return transport.open_channel(
-                "direct-tcpip", (ep.hostname, ep.port), ("127.0.0.1", 0),
+                "direct-tcpip",
+                (ep.hostname, ep.port),
+                ("127.0.0.1", 0),
                 timeout=self.connect_timeout,
             )
         except (paramiko.SSHException, OSError) as e:
@@ -483,7 +489,9 @@ class Connection:
             writer.join(timeout=5)
         result = RunResult(command, status, bytes(out), bytes(err))
         if status == -1:
-            raise ConnectError(f"the connection to {self.endpoint} was lost during {what or command}")
+            raise ConnectError(
+                f"the connection to {self.endpoint} was lost during {what or command}"
+            )
         if check and status != 0:
             raise RemoteError(
                 f"{what or 'remote command'} failed on {self.endpoint.hostname} "
