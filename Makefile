@@ -31,8 +31,20 @@ test: install sshd
 # Start the sandbox server seeded like the incident notes, then run the main job against it.
 demo: install sshd
 	$(BIN)/python -m sandbox up --example examples/academyos
-	$(BIN)/edgesync ls
-	$(BIN)/edgesync diff
+	@echo; echo '$$ edgesync ls'
+	@$(BIN)/edgesync ls
+	@echo; echo '$$ edgesync diff'
+	@$(BIN)/edgesync diff
+	@echo; echo '$$ edgesync push wpp-provision'
+	@$(BIN)/edgesync push wpp-provision --logs-seconds 3
+	@echo; echo '# the UI calls the endpoint (simulated request on the sandbox)'
+	@$(BIN)/python -m sandbox request wpp-provision
+	@echo; echo '$$ edgesync logs --grep provision'
+	@$(BIN)/edgesync logs --grep provision
+	@echo; echo '$$ edgesync push   # everything else that differs'
+	@$(BIN)/edgesync push --logs-seconds 2
+	@echo; echo '$$ edgesync diff --exit-code'
+	@$(BIN)/edgesync diff --exit-code
 
 demo-down: install
 	$(BIN)/python -m sandbox down
