@@ -7,10 +7,11 @@ STAMP  := $(VENV)/.installed
 .PHONY: install sshd test demo demo-down lint typecheck check bench clean
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	@echo "installing edgesync and its dev tools into $(VENV) (log: $(VENV)/install.log)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install -e '.[dev]' > $(VENV)/install.log 2>&1 \
+	  || { tail -n 30 $(VENV)/install.log; exit 1; }
+	@touch $(STAMP)
 
 install: $(STAMP)
 

@@ -8,7 +8,6 @@ import traceback
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 
 from edgesync import __version__
@@ -120,12 +119,16 @@ def run(argv: list[str] | None = None) -> int:
     except EdgesyncError as e:
         out.error(e.message, e.hint)
         return e.exit_code
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         return int(e.exit_code)
-    except click.ClickException as e:
-        e.show(file=sys.stderr)
-        return 2 if isinstance(e, click.UsageError) else e.exit_code
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except typer.TyperException as e:  # usage errors: unknown option, bad value (exit 2)
+        show = getattr(e, "show", None)
+        if show is not None:
+            show(file=sys.stderr)
+        else:
+            out.error(e.format_message())
+        return e.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         out.error("interrupted")
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks

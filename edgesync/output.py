@@ -110,9 +110,10 @@ class Output:
         if self.rich:
             self._comparison_table(comp)
         else:
+            width = max((len(e.name) for e in comp.entries), default=0)
             for e in comp.entries:
                 note = _ENTRY_NOTE.get(e.status, e.status.value)
-                self.line(f"{e.kind.value:<9} {e.name}  {note}")
+                self.line(f"{e.kind.value:<9} {e.name:<{width}}  {note}")
                 for f in e.changed:
                     self.line(f"  {f.status.value:<9} {f.path}")
         for p in patches:
@@ -267,7 +268,7 @@ def _file_lines(e: EntryDiff) -> Text:
 def _state_note(s: FunctionState) -> str:
     parts = []
     if s.state is Deployment.NOT_DEPLOYED:
-        parts.append("run: edgesync push " + s.name)
+        return "run: edgesync push " + s.name
     if s.changed_files:
         parts.append(f"{len(s.changed_files)} file(s) differ")
     if s.changed_deps:

@@ -90,3 +90,13 @@ def test_init_quotes_odd_values(repo: Path) -> None:
     r = cli("init", "--host", "h", "--project-dir", "/srv/my supabase: prod")
     assert r.code == 0, r.err
     assert str(load_config(repo / "edgesync.yaml").target().project_dir) == "/srv/my supabase: prod"
+
+
+def test_usage_errors_exit_2(repo: Path) -> None:
+    r = cli("diff", "--no-such-option")
+    assert r.code == 2
+    assert "No such option" in r.err or "no such option" in r.err.lower()
+    r = cli("logs", "--tail", "many")
+    assert r.code == 2
+    r = cli("nonsense")
+    assert r.code == 2
