@@ -51,7 +51,7 @@ demo-down: install
 	$(BIN)/python -m sandbox down
 
 lint: install
-	$(BIN)/ruff check edgesync sandbox tests
+	$(BIN)/ruff check edgesync sandbox tests bench
 	$(BIN)/mypy
 
 check: lint test
