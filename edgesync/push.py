@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 
 from edgesync.compare import all_dependencies
 from edgesync.deploy import PushResult, StalePlan, apply_push
@@ -14,8 +15,85 @@ from edgesync.manifest import ROUTER
 from edgesync.plan import PushPlan, entry_names, plan_push
 from edgesync.remote import compose
 from edgesync.remote.files import remote_manifest
+from edgesync.remote.state import latest_release
 from edgesync.session import Session
-from edgesync.vcs import git_state
+from edgesync.vcs import GitState, changed_since, dirty_paths
+
+
+@dataclass(frozen=True)
+class ChangedSelection:
+    """What `--changed` chose: function names, or None to fall back to content."""
+
+    names: tuple[str, ...] | None
+    base: str | None  # the commit of the server's latest release
+    note: str
+
+
+def changed_functions(session: Session) -> ChangedSelection:
+    """Functions whose files, or the files they import, changed in git since the
+    commit of the server's latest release."""
+    tree = session.local
+    release = latest_release(session.connection, session.target)
+    base = release.get("commit") if release else None
+    if not base:
+        why = "the server has no release yet" if release is None else "its release has no commit"
+        return ChangedSelection(None, None, f"--changed: {why}; comparing content instead")
+    changed = changed_since(tree.root, str(base))
+    if changed.paths is None:
+        return ChangedSelection(
+            None, str(base), f"--changed: {changed.reason}; comparing content instead"
+        )
+    deps = all_dependencies(tree, tree.functions)
+    chosen = []
+    for fn in tree.functions:
+        if fn == ROUTER:
+            continue
+        own = any(p.startswith(fn + "/") for p in changed.paths)
+        if own or changed.paths & deps.get(fn, frozenset()):
+            chosen.append(fn)
+    note = (
+        f"--changed since {str(base)[:8]}: {', '.join(chosen)}"
+        if chosen
+        else f"--changed: no function changed since {str(base)[:8]}"
+    )
+    return ChangedSelection(tuple(chosen), str(base), note)
+
+
+def require_clean(session: Session) -> None:
+    """Refuse to push uncommitted changes under the functions folder (exit 2)."""
+    dirty = dirty_paths(session.local.root)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise UsageError(
+            f"uncommitted changes under {session.local.root}: {shown}",
+            hint="commit them, or pass --no-require-clean (the default in CI is to refuse)",
+        )
+
+
+def step_summary(result: PushResult, git: GitState, restarted: bool) -> str:
+    """The Markdown appended to $GITHUB_STEP_SUMMARY."""
+    if result.release is None:
+        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.\n"
+    lines = [
+        f"### edgesync: deployed to `{result.target}`",
+        "",
+        f"- release: `{result.release}`",
+        f"- commit: `{git.short}`",
+        f"- functions: {', '.join(f'`{f}`' for f in result.functions) or 'none'}",
+        f"- restarted: {'yes' if restarted else 'no'}",
+        "",
+        "| file | action |",
+        "|---|---|",
+    ]
+    lines += [f"| `{p}` | upload |" for p in result.uploaded]
+    lines += [f"| `{p}` | delete |" for p in result.deleted]
+    return "\n".join(lines) + "\n"
+
+
+def append_step_summary(path: str, text: str) -> None:
+    """Append to the CI step summary file (GitHub Actions' GITHUB_STEP_SUMMARY)."""
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(text)
 
 
 def make_plan(session: Session, names: Sequence[str], prune: bool) -> PushPlan:
@@ -48,7 +126,7 @@ def execute(
     """Apply the plan; if the server changed meanwhile, plan again once and retry."""
     started = time.monotonic()
     tree = session.local
-    git = git_state(tree.root, tree.root)
+    git = session.git
     try:
         rid, recovered, sent = apply_push(
             session.connection, session.target, plan, tree.root, tree.manifest, git, progress

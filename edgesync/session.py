@@ -10,6 +10,7 @@ from pathlib import Path
 from edgesync.config import Config, Target, find_config, load_config
 from edgesync.local import LocalTree, scan_local
 from edgesync.remote.ssh import Connection
+from edgesync.vcs import GitState, git_state
 
 
 @dataclass
@@ -25,6 +26,7 @@ class Session:
     _target: Target | None = None
     _local: LocalTree | None = None
     _connection: Connection | None = None
+    _git: GitState | None = None
 
     @property
     def config(self) -> Config:
@@ -47,6 +49,13 @@ class Session:
         if self._local is None:
             self._local = scan_local(self.config.functions_dir, self.config.exclude)
         return self._local
+
+    @property
+    def git(self) -> GitState:
+        """The commit being deployed and whether the functions folder is dirty."""
+        if self._git is None:
+            self._git = git_state(self.local.root, self.local.root)
+        return self._git
 
     @property
     def connection(self) -> Connection:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated
 
 import typer
 
 from edgesync import push as core
+from edgesync.deploy import PushResult
 from edgesync.errors import RemoteError, UsageError
 from edgesync.output import Output, Progress
 from edgesync.session import Session
@@ -43,6 +45,23 @@ def push(
             "server (never main/ or .env).",
         ),
     ] = False,
+    changed: Annotated[
+        bool,
+        typer.Option(
+            "--changed",
+            help="Only functions whose files (or imported shared files) changed in git since "
+            "the server's latest release; falls back to comparing content when that commit "
+            "is not in the local history.",
+        ),
+    ] = False,
+    require_clean: Annotated[
+        bool | None,
+        typer.Option(
+            "--require-clean/--no-require-clean",
+            help="Refuse to push uncommitted changes (default: on when $CI is set).",
+            show_default=False,
+        ),
+    ] = None,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
@@ -57,22 +76,23 @@ def push(
     session: Session = ctx.obj
     out = Output(json_mode=json_)
     chosen = list(names or ())
+    if changed and chosen:
+        raise UsageError("--changed chooses the functions itself: give no names with it")
     for warning in session.local.warnings:
         out.warn(warning)
+    if require_clean if require_clean is not None else bool(os.environ.get("CI")):
+        core.require_clean(session)
+    if changed:
+        selection = core.changed_functions(session)
+        out.info(selection.note)
+        if selection.names is not None:
+            if not selection.names:
+                _nothing(out, session, json_)
+                return
+            chosen = list(selection.names)
     plan = core.make_plan(session, chosen, prune)
     if plan.empty:
-        if json_:
-            out.emit_json(
-                {
-                    "target": session.target.name,
-                    "release": None,
-                    "functions": [],
-                    "files": [],
-                    "restarted": False,
-                }
-            )
-        else:
-            out.line(f"in sync: nothing to push to {session.target.name}")
+        _nothing(out, session, json_)
         return
     if not json_:
         out.comparison(plan.comparison, session.target.name, session.where(), summary=False)
@@ -116,6 +136,7 @@ def push(
             since, command = core.restart(session)
         except RemoteError as e:
             out.push_result(result, restarted=False)
+            _summary(session, result, False)
             raise RemoteError(
                 e.message + f" — the files are deployed and release {result.release} is recorded",
                 hint=e.hint or "fix the service, then restart it (or push again)",
@@ -133,3 +154,30 @@ def push(
             except KeyboardInterrupt:
                 pass
     out.push_result(result, restarted)
+    _summary(session, result, restarted)
+
+
+def _nothing(out: Output, session: Session, json_: bool) -> None:
+    if json_:
+        out.emit_json(
+            {
+                "target": session.target.name,
+                "release": None,
+                "functions": [],
+                "files": [],
+                "restarted": False,
+            }
+        )
+    else:
+        out.line(f"in sync: nothing to push to {session.target.name}")
+    _summary(session, None, False)
+
+
+def _summary(session: Session, result: PushResult | None, restarted: bool) -> None:
+    """Append to $GITHUB_STEP_SUMMARY when CI provides it."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not path:
+        return
+    if result is None:
+        result = PushResult(session.target.name, None, (), (), (), 0, None, 0.0)
+    core.append_step_summary(path, core.step_summary(result, session.git, restarted))
