@@ -9,6 +9,7 @@ import pytest
 
 from sandbox import Sandbox, SandboxError, start_sandbox
 from sandbox.server import SSHD
+from tests.helpers import Project, target_yaml
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +44,20 @@ def ssh_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("SSH_AUTH_SOCK", raising=False)
     return home
+
+
+@pytest.fixture
+def project(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> Project:
+    """An empty local repository whose edgesync.yaml targets the sandbox server."""
+    p = Project(tmp_path / "repo")
+    p.functions.mkdir(parents=True)
+    p.config.write_text(
+        target_yaml(
+            host=sandbox.host,
+            port=sandbox.port,
+            project_dir=sandbox.project_dir,
+            identity_file=sandbox.client_key,
+            known_hosts=sandbox.known_hosts,
+        )
+    )
+    return p

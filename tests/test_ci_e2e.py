@@ -25,18 +25,8 @@ def commit(repo: git.Repo, message: str) -> str:
 
 
 @pytest.fixture
-def repo(tmp_path: Path, sandbox, ssh_home) -> tuple[Project, git.Repo]:  # type: ignore[no-untyped-def]
-    p = Project(tmp_path / "repo")
-    p.functions.mkdir(parents=True)
-    p.config.write_text(
-        target_yaml(
-            host=sandbox.host,
-            port=sandbox.port,
-            project_dir=sandbox.project_dir,
-            identity_file=sandbox.client_key,
-            known_hosts=sandbox.known_hosts,
-        )
-    )
+def repo(project: Project, sandbox) -> tuple[Project, git.Repo]:  # type: ignore[no-untyped-def]
+    p = project
     p.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
     p.write("fn-a/index.ts", A)
     p.write("fn-b/index.ts", B)

@@ -5,25 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import pytest
-
-from tests.helpers import Project, target_yaml
-
-
-@pytest.fixture
-def project(tmp_path: Path, sandbox, ssh_home) -> Project:  # type: ignore[no-untyped-def]
-    p = Project(tmp_path / "repo")
-    p.functions.mkdir(parents=True)
-    p.config.write_text(
-        target_yaml(
-            host=sandbox.host,
-            port=sandbox.port,
-            project_dir=sandbox.project_dir,
-            identity_file=sandbox.client_key,
-            known_hosts=sandbox.known_hosts,
-        )
-    )
-    return p
+from tests.helpers import Project
 
 
 def server_write(sandbox, rel: str, text: str) -> None:  # type: ignore[no-untyped-def]

@@ -8,12 +8,9 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
-
-import pytest
 
 from edgesync.logs import attribute, select
-from tests.helpers import Project, target_yaml
+from tests.helpers import Project
 
 LOG = [
     "supabase-edge-functions  | main function started",
@@ -58,22 +55,6 @@ def test_select_by_function_and_grep() -> None:
     assert grep == ["[Error] evolution timeout"]
     boot = [ln.text for ln in select(attribute(LOG), ["wpp-provision"], boot_errors=True)]
     assert boot[-1].startswith("worker boot error")
-
-
-@pytest.fixture
-def project(tmp_path: Path, sandbox, ssh_home) -> Project:  # type: ignore[no-untyped-def]
-    p = Project(tmp_path / "repo")
-    p.functions.mkdir(parents=True)
-    p.config.write_text(
-        target_yaml(
-            host=sandbox.host,
-            port=sandbox.port,
-            project_dir=sandbox.project_dir,
-            identity_file=sandbox.client_key,
-            known_hosts=sandbox.known_hosts,
-        )
-    )
-    return p
 
 
 def fill(sandbox) -> None:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Project, target_yaml
+from tests.helpers import Project
 
 WPP = "export async function wpp() { return fetch('https://wpp', { signal: AbortSignal.timeout(10000) }) }\n"
 CORS = "export const cors = { 'Access-Control-Allow-Origin': '*' }\n"
@@ -23,18 +23,8 @@ PROVISION = (
 
 
 @pytest.fixture
-def project(tmp_path: Path, sandbox, ssh_home) -> Project:  # type: ignore[no-untyped-def]
-    p = Project(tmp_path / "repo")
-    p.functions.mkdir(parents=True)
-    p.config.write_text(
-        target_yaml(
-            host=sandbox.host,
-            port=sandbox.port,
-            project_dir=sandbox.project_dir,
-            identity_file=sandbox.client_key,
-            known_hosts=sandbox.known_hosts,
-        )
-    )
+def project(project: Project, sandbox) -> Project:  # type: ignore[no-untyped-def]
+    p = project
     p.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
     p.write("wpp-provision/index.ts", PROVISION)
     p.write("wpp-provision/deno.json", "{}\n")
