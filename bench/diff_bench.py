@@ -60,8 +60,8 @@ def push_once(cfg: Path, names: list[str]) -> tuple[int, int]:
     """Plan and apply a push (no restart/logs); returns (channels opened, files sent)."""
     s = Session(config_path=cfg)
     try:
-        plan = push_core.make_plan(s, names, prune=False)
-        _, result = push_core.execute(s, plan, names, False)
+        planned = push_core.make_plan(s, names, prune=False)
+        _, result = push_core.execute(s, planned, names, False)
         return s.connection.channels_opened, len(result.uploaded)
     finally:
         s.close()

@@ -26,7 +26,7 @@ import socket
 import stat
 import tarfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -52,6 +52,7 @@ if ! mkdir "$state/lock" 2>/dev/null; then
   exit 6
 fi
 printf '%s\n' "$info" > "$state/lock/info.json"
+echo $$ > "$state/lock/pid"
 stage="$state/staging/$rid"
 unlock() { rm -rf "$stage"; rm -rf "$state/lock"; }
 trap 'unlock; exit 130' INT TERM HUP PIPE
@@ -105,34 +106,50 @@ def _parents(path: str) -> str:
     return str(PurePosixPath(path).parent)
 
 
-def apply_script(plan: PushPlan, local: Manifest) -> str:
-    """apply.sh: build staged folders, verify them, swap, record. Pure text."""
+def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[str] = ()) -> str:
+    """apply.sh: build staged folders, verify them, swap, record, retire old backups.
+
+    `expected` maps every staged path to the sha256 it must have; `retire` lists
+    release ids whose backups are deleted once this release is recorded. Pure text.
+    """
     lines = [
         "set -u",
         "state=$1 fd=$2 rid=$3",
         'S="$state/staging/$rid"; R="$state/releases/$rid"; N="$S/new"',
         'fail() { echo "edgesync: $*" >&2; exit 5; }',
         'stale() { echo "edgesync: $*" >&2; exit 75; }',
-        "# 1. complete the staged function folders with the unchanged files",
+        "# 1. complete the staged folders: unchanged files and restored backups",
     ]
     for fn in plan.functions:
+        if fn.source is not None:
+            lines.append(
+                f"cp -Rp {_q('state', fn.source)} {_q('N', fn.name)}"
+                f" || fail cannot restore {quote(fn.name)} from {quote(fn.source)}"
+            )
+            continue
         lines.append(f"mkdir -p {_q('N', fn.name)} || fail cannot stage {quote(fn.name)}")
         for path in fn.keep:
             lines.append(
                 f"mkdir -p {_q('N', _parents(path))} && cp -p {_q('fd', path)} {_q('N', path)}"
                 f" || stale {quote(path)} changed on the server"
             )
-    lines.append("# 2. verify every staged file against the local hash")
+    for put in plan.puts:
+        if put.source is not None:
+            lines.append(
+                f"mkdir -p {_q('N', _parents(put.path))} && "
+                f"cp -p {_q('state', put.source)} {_q('N', put.path)}"
+                f" || fail cannot restore {quote(put.path)} from {quote(put.source)}"
+            )
+    lines.append("# 2. verify every staged file against its expected hash")
     lines.append('cd "$N" || fail cannot enter staging')
     lines.append(
         "[ ! -s ../checksums ] || sha256sum -c ../checksums >/dev/null 2>&1"
         " || stale staged files do not match"
     )
-    for path in _staged_paths(plan):
+    for path in sorted(expected):
         if "\n" in path or "\\" in path:
-            sha = local.files[path].sha256
             lines.append(
-                f'[ "$(sha256sum < {quote(path)})" = {quote(sha + "  -")} ]'
+                f'[ "$(sha256sum < {quote(path)})" = {quote(expected[path] + "  -")} ]'
                 f" || stale {quote(path)} does not match"
             )
     lines.append("cd / || true")
@@ -175,6 +192,8 @@ def apply_script(plan: PushPlan, local: Manifest) -> str:
         'cat "$S/history.json" >> "$state/history.jsonl" || abort cannot write the history'
     )
     lines.append('rm -f "$state/journal"')
+    for old in retire:
+        lines.append(f"rm -rf {_q('state', 'releases/' + old)}")
     lines.append('printf "released %s\\n" "$rid"')
     return "\n".join(lines) + "\n"
 
@@ -209,33 +228,64 @@ def undo_script(plan: PushPlan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _staged_paths(plan: PushPlan) -> list[str]:
-    out = []
-    for fn in plan.functions:
-        out += list(fn.upload) + list(fn.keep)
-    out += [p.path for p in plan.puts]
-    return sorted(out)
-
-
-def checksums(plan: PushPlan, local: Manifest) -> str:
+def checksums(expected: Mapping[str, str]) -> str:
     """`sha256sum -c` input for staged files with plain names (others are checked singly)."""
     return "".join(
-        f"{local.files[p].sha256}  ./{p}\n"
-        for p in _staged_paths(plan)
-        if "\n" not in p and "\\" not in p
+        f"{sha}  ./{p}\n" for p, sha in sorted(expected.items()) if "\n" not in p and "\\" not in p
     )
 
 
-def release_record(
-    rid: str, target: Target, plan: PushPlan, local: Manifest, git: GitState
-) -> dict[str, object]:
-    """The history line: id, time, who, commit, functions, files with hashes and actions."""
-    files: list[dict[str, object]] = [
-        {"path": p, "action": "upload", "sha256": local.files[p].sha256} for p in plan.uploads
+def push_states(
+    plan: PushPlan, local: Manifest, remote: Manifest
+) -> tuple[dict[str, str], dict[str, str]]:
+    """(before, after): server hashes of what a push replaces, and of what it installs."""
+    before: dict[str, str] = {}
+    after: dict[str, str] = {}
+    for fn in plan.functions:
+        before.update({p: e.sha256 for p, e in remote.under(fn.name).items()})
+        after.update({p: local.files[p].sha256 for p in (*fn.upload, *fn.keep)})
+    for put in plan.puts:
+        if put.path in remote.files:
+            before[put.path] = remote.files[put.path].sha256
+        after[put.path] = local.files[put.path].sha256
+    for d in plan.deletes:
+        before.update({p: e.sha256 for p, e in remote.under(d.path).items()})
+    return before, after
+
+
+def plan_ops(plan: PushPlan) -> list[dict[str, object]]:
+    """The plan's operations as recorded in the release (what rollback undoes)."""
+    ops: list[dict[str, object]] = [
+        {"op": "function", "name": f.name, "existed": f.existed} for f in plan.functions
     ]
+    ops += [{"op": "put", "path": p.path, "existed": p.existed} for p in plan.puts]
+    ops += [{"op": "delete", "path": d.path, "is_function": d.is_function} for d in plan.deletes]
+    return ops
+
+
+def release_record(
+    rid: str,
+    target: Target,
+    plan: PushPlan,
+    before: Mapping[str, str],
+    after: Mapping[str, str],
+    git: GitState,
+    kind: str = "push",
+    extra: Mapping[str, object] | None = None,
+) -> dict[str, object]:
+    """The history line: id, time, who, commit, functions, files with hashes and actions,
+    and the before/after hashes that drift detection and rollback rely on."""
+    action = "upload" if kind == "push" else "restore"
+    files: list[dict[str, object]] = [
+        {"path": p, "action": action, "sha256": after[p]}
+        for p in (*plan.uploads, *(x.path for x in plan.puts if x.source is not None))
+        if p in after
+    ]
+    files += [{"path": f.name, "action": action} for f in plan.functions if f.source is not None]
     files += [{"path": p, "action": "delete"} for p in plan.removed]
     return {
         "id": rid,
+        "kind": kind,
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "user": getpass.getuser(),
         "host": socket.gethostname(),
@@ -245,7 +295,11 @@ def release_record(
         "functions": [f.name for f in plan.functions],
         "deleted_functions": [d.path for d in plan.deletes if d.is_function],
         "files": files,
+        "ops": plan_ops(plan),
+        "before": dict(before),
+        "after": dict(after),
         "edgesync": __version__,
+        **(extra or {}),
     }
 
 
@@ -310,27 +364,42 @@ def tar_stream(
     yield b"\0" * 1024
 
 
+@dataclass(frozen=True)
+class Bundle:
+    """Everything one release sends: the plan, its record, the hashes staged files must have."""
+
+    rid: str
+    plan: PushPlan
+    record: dict[str, object]
+    expected: Mapping[str, str]
+    retire: tuple[str, ...] = ()
+
+
+def to_retire(kept: Collection[str], rid: str, keep: int) -> tuple[str, ...]:
+    """Release ids whose backups go once `rid` is recorded: all but the newest `keep`."""
+    newest_first = sorted({*kept, rid}, reverse=True)
+    return tuple(r for r in newest_first[keep:] if r != rid)
+
+
 def apply_push(
     conn: Connection,
     target: Target,
-    plan: PushPlan,
+    bundle: Bundle,
     local_root: Path,
-    local: Manifest,
     git: GitState,
     progress: Callable[[int], None] | None = None,
-) -> tuple[str, str | None, int]:
-    """Send and apply the plan in one exec channel; returns (release id, recovered, bytes).
+) -> tuple[str | None, int]:
+    """Send and apply a release in one exec channel; returns (recovered release, bytes sent).
 
     Raises LockedError (6) when someone else deploys, RemoteError (5) when the
     server could not apply it (then nothing changed), and `StalePlan` when the
     server's files changed since the plan was made.
     """
-    rid = new_release_id()
-    record = release_record(rid, target, plan, local, git)
+    plan, record = bundle.plan, bundle.record
     extra = {
-        "apply.sh": apply_script(plan, local),
+        "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
         "undo.sh": undo_script(plan),
-        "checksums": checksums(plan, local),
+        "checksums": checksums(bundle.expected),
         "release.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
         "history.json": json.dumps(record, ensure_ascii=False) + "\n",
     }
@@ -348,7 +417,7 @@ def apply_push(
             BOOTSTRAP,
             target.state_dir,
             target.remote_functions_dir,
-            rid,
+            bundle.rid,
             json.dumps(lock_info(git), ensure_ascii=False),
         ),
         stdin=counting(),
@@ -361,7 +430,7 @@ def apply_push(
         if line.startswith("recovered "):
             recovered = line.split(" ", 1)[1]
     if result.exit_status == 0:
-        return rid, recovered, sent
+        return recovered, sent
     if result.exit_status == 6:
         raise locked_error(out.strip(), target)
     if result.exit_status == STALE_PLAN:
@@ -371,7 +440,7 @@ def apply_push(
     if result.exit_status == 11:
         raise RemoteError(result.stderr_text)
     raise RemoteError(
-        f"the push failed on the server (exit {result.exit_status}); nothing was changed: "
+        f"the release failed on the server (exit {result.exit_status}); nothing was changed: "
         f"{result.stderr_text or 'no error output'}",
         hint="check disk space and that the SSH user may write in project_dir",
     )
@@ -396,6 +465,6 @@ def locked_error(info_json: str, target: Target) -> LockedError:
     detail = f" (pid {pid}" + (f", commit {commit}" if commit else "") + ")" if pid else ""
     return LockedError(
         f"another deploy holds the lock on {target.name}: {who} since {since}{detail}",
-        hint="wait for it to finish; if that push was killed, remove "
-        f"{target.state_dir}/lock on the server (edgesync lock release, once available)",
+        hint="wait for it (push --lock-wait SECONDS), or, if that deploy is no longer "
+        "running (`edgesync lock status` tells), clear it with `edgesync lock release`",
     )

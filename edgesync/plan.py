@@ -231,6 +231,7 @@ class ReplaceFunction:
     upload: tuple[str, ...]  # paths sent from here
     keep: tuple[str, ...]  # unchanged paths copied on the server
     delete: tuple[str, ...]  # paths only on the server, gone after the swap
+    source: str | None = None  # rollback: a folder under the state dir to restore from
 
 
 @dataclass(frozen=True)
@@ -239,6 +240,7 @@ class PutFile:
 
     path: str
     existed: bool
+    source: str | None = None  # rollback: a file under the state dir to restore from
 
 
 @dataclass(frozen=True)
@@ -266,7 +268,9 @@ class PushPlan:
     @property
     def uploads(self) -> tuple[str, ...]:
         """Every path whose bytes travel to the server."""
-        return tuple(p for f in self.functions for p in f.upload) + tuple(p.path for p in self.puts)
+        return tuple(p for f in self.functions for p in f.upload) + tuple(
+            p.path for p in self.puts if p.source is None
+        )
 
     @property
     def removed(self) -> tuple[str, ...]:

@@ -8,14 +8,23 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from edgesync.compare import all_dependencies
-from edgesync.deploy import PushResult, StalePlan, apply_push
-from edgesync.errors import UsageError
+from edgesync.deploy import (
+    Bundle,
+    PushResult,
+    StalePlan,
+    apply_push,
+    new_release_id,
+    push_states,
+    release_record,
+    to_retire,
+)
+from edgesync.errors import DriftError, UsageError
 from edgesync.logs import BOOT_RE, LogLine, attribute
 from edgesync.manifest import ROUTER
 from edgesync.plan import PushPlan, entry_names, plan_push
+from edgesync.releases import drifted
 from edgesync.remote import compose
-from edgesync.remote.files import remote_manifest
-from edgesync.remote.state import latest_release
+from edgesync.remote.files import RemoteState, remote_state
 from edgesync.session import Session
 from edgesync.vcs import GitState, changed_since, dirty_paths
 
@@ -29,11 +38,11 @@ class ChangedSelection:
     note: str
 
 
-def changed_functions(session: Session) -> ChangedSelection:
+def changed_functions(session: Session, state: RemoteState) -> ChangedSelection:
     """Functions whose files, or the files they import, changed in git since the
     commit of the server's latest release."""
     tree = session.local
-    release = latest_release(session.connection, session.target)
+    release = state.latest
     base = release.get("commit") if release else None
     if not base:
         why = "the server has no release yet" if release is None else "its release has no commit"
@@ -96,10 +105,27 @@ def append_step_summary(path: str, text: str) -> None:
         f.write(text)
 
 
-def make_plan(session: Session, names: Sequence[str], prune: bool) -> PushPlan:
+def server_state(session: Session) -> RemoteState:
+    """The server's files, release history and kept backups (one remote command)."""
+    return remote_state(session.connection, session.target)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A push plan with the server state it was made from."""
+
+    plan: PushPlan
+    state: RemoteState
+    drift: tuple[str, ...]  # files changed on the server by hand that this push overwrites
+
+
+def make_plan(
+    session: Session, names: Sequence[str], prune: bool, state: RemoteState | None = None
+) -> Planned:
     """Compare local and server and decide what the push changes."""
     tree = session.local
-    remote = remote_manifest(session.connection, session.target)
+    state = state or remote_state(session.connection, session.target)
+    remote = state.manifest
     known = set(tree.functions) | set(tree.shared) | set(tree.root_files)
     for name in names:
         if name in known:
@@ -112,36 +138,66 @@ def make_plan(session: Session, names: Sequence[str], prune: bool) -> PushPlan:
             hint=f"did you mean {', '.join(close)}?" if close else "see `edgesync ls`",
         )
     deps = all_dependencies(tree, list(names) if names else list(tree.functions))
-    return plan_push(tree.manifest, remote, tree.functions, names, deps, prune)
+    plan = plan_push(tree.manifest, remote, tree.functions, names, deps, prune)
+    overwritten = {p for p in plan.uploads if p in remote.files} | set(plan.removed)
+    overwritten |= {p for d in plan.deletes for p in remote.under(d.path)}
+    drift = tuple(p for p in drifted(remote, state.history) if p in overwritten)
+    return Planned(plan, state, drift)
+
+
+def check_drift(planned: Planned, force: bool) -> None:
+    """Refuse to overwrite files changed on the server outside edgesync (exit 8)."""
+    if planned.drift and not force:
+        shown = ", ".join(planned.drift[:5]) + (
+            f" and {len(planned.drift) - 5} more" if len(planned.drift) > 5 else ""
+        )
+        raise DriftError(
+            f"changed on the server outside edgesync: {shown}",
+            hint="see them with `edgesync diff --patch`; push --force overwrites them "
+            "(the server's version is kept in the release)",
+        )
+
+
+def build_bundle(session: Session, planned: Planned) -> Bundle:
+    """The release a push sends: record, expected hashes, backups to retire."""
+    rid = new_release_id()
+    before, after = push_states(planned.plan, session.local.manifest, planned.state.manifest)
+    record = release_record(rid, session.target, planned.plan, before, after, session.git)
+    retire = to_retire(planned.state.kept_releases, rid, session.target.keep_releases)
+    return Bundle(rid, planned.plan, record, after, retire)
 
 
 def execute(
     session: Session,
-    plan: PushPlan,
+    planned: Planned,
     names: Sequence[str],
     prune: bool,
+    force: bool = False,
     progress: Callable[[int], None] | None = None,
     on_replan: Callable[[PushPlan], None] | None = None,
 ) -> tuple[PushPlan, PushResult]:
     """Apply the plan; if the server changed meanwhile, plan again once and retry."""
     started = time.monotonic()
     tree = session.local
-    git = session.git
+    check_drift(planned, force)
+    bundle = build_bundle(session, planned)
     try:
-        rid, recovered, sent = apply_push(
-            session.connection, session.target, plan, tree.root, tree.manifest, git, progress
+        recovered, sent = apply_push(
+            session.connection, session.target, bundle, tree.root, session.git, progress
         )
     except StalePlan as stale:
-        plan = make_plan(session, names, prune)
+        planned = make_plan(session, names, prune)
         if on_replan:
-            on_replan(plan)
-        if plan.empty:
-            return plan, _result(session, plan, None, stale.recovered, 0, started)
-        rid, recovered, sent = apply_push(
-            session.connection, session.target, plan, tree.root, tree.manifest, git, progress
+            on_replan(planned.plan)
+        if planned.plan.empty:
+            return planned.plan, _result(session, planned.plan, None, stale.recovered, 0, started)
+        check_drift(planned, force)
+        bundle = build_bundle(session, planned)
+        recovered, sent = apply_push(
+            session.connection, session.target, bundle, tree.root, session.git, progress
         )
         recovered = recovered or stale.recovered
-    return plan, _result(session, plan, rid, recovered, sent, started)
+    return planned.plan, _result(session, planned.plan, bundle.rid, recovered, sent, started)
 
 
 def _result(

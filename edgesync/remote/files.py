@@ -8,6 +8,10 @@ so the cost is a few processes, not one per file.
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from edgesync.config import Target
 from edgesync.errors import RemoteError
 from edgesync.manifest import FileEntry, Manifest, is_ignored
@@ -24,13 +28,40 @@ find . \( -name node_modules -o -name .git \) -prune \
   -o -type d ! -name . -exec sh -c 'for p do printf "d\0%s\0" "$p"; done' sh {} + \
   -o -type f -exec sh -c \
      'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
+[ -d "$3/releases" ] && for r in "$3"/releases/*; do
+  [ -d "$r" ] && printf "r\0%s\0" "${r##*/}"
+done
+printf "H\0"
+[ -f "$3/history.jsonl" ] && cat "$3/history.jsonl"
+exit 0
 """
+
+
+@dataclass(frozen=True)
+class RemoteState:
+    """What one listing command tells about the server."""
+
+    manifest: Manifest
+    history: tuple[dict[str, Any], ...] = ()  # releases, oldest first
+    kept_releases: frozenset[str] = frozenset()  # releases whose backups still exist
+
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        """The newest release, or None before the first push."""
+        return self.history[-1] if self.history else None
 
 
 def remote_manifest(conn: Connection, target: Target) -> Manifest:
     """List and hash every file under the target's functions folder, in one command."""
+    return remote_state(conn, target).manifest
+
+
+def remote_state(conn: Connection, target: Target) -> RemoteState:
+    """The manifest, the release history and the kept backups, in one command."""
     result = conn.run(
-        sh_script(MANIFEST_SCRIPT, target.project_dir, target.remote_functions_dir),
+        sh_script(
+            MANIFEST_SCRIPT, target.project_dir, target.remote_functions_dir, target.state_dir
+        ),
         check=False,
         what="listing the functions folder",
     )
@@ -56,10 +87,15 @@ def remote_manifest(conn: Connection, target: Target) -> Manifest:
             f"listing {target.remote_functions_dir} on {host} failed "
             f"(exit {result.exit_status}): {result.stderr_text or 'no error output'}"
         )
-    return parse_manifest_output(result.stdout)
+    return parse_state_output(result.stdout, f"{target.state_dir}/history.jsonl")
 
 
 def parse_manifest_output(data: bytes) -> Manifest:
+    """Only the manifest part of MANIFEST_SCRIPT's output."""
+    return parse_state_output(data, "history").manifest
+
+
+def parse_state_output(data: bytes, history_name: str) -> RemoteState:
     """Parse MANIFEST_SCRIPT's output: `d\\0path\\0`, `f\\0path\\0`… `h\\0` + sha256sum lines.
 
     sha256sum's lines are matched against the names we already know, in order,
@@ -68,11 +104,20 @@ def parse_manifest_output(data: bytes) -> Manifest:
     folders: list[str] = []
     entries: list[FileEntry] = []
     pending: list[str] = []
+    releases: set[str] = set()
+    history_text = b""
     pos = 0
     n = len(data)
     while pos < n:
         tag = data[pos : pos + 2]
-        if tag == b"d\0" or tag == b"f\0":
+        if tag == b"H\0":
+            history_text = data[pos + 2 :]
+            break
+        if tag == b"r\0":
+            end = data.index(b"\0", pos + 2)
+            releases.add(data[pos + 2 : end].decode("utf-8", "replace"))
+            pos = end + 1
+        elif tag == b"d\0" or tag == b"f\0":
             end = data.index(b"\0", pos + 2)
             raw = data[pos + 2 : end]
             pos = end + 1
@@ -93,7 +138,17 @@ def parse_manifest_output(data: bytes) -> Manifest:
         raise RemoteError("the manifest command ended before hashing every file")
     kept = [e for e in entries if not is_ignored(e.path)]
     tops = [f for f in folders if "/" not in f and not is_ignored(f)]
-    return Manifest.of(kept, tops)
+    history = []
+    for number, line in enumerate(history_text.decode("utf-8", "replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise RemoteError(f"{history_name} line {number} is not JSON: {e}") from None
+        if isinstance(record, dict):
+            history.append(record)
+    return RemoteState(Manifest.of(kept, tops), tuple(history), frozenset(releases))
 
 
 def _rel(raw: bytes) -> str:
