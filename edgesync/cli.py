@@ -12,10 +12,13 @@ import typer
 
 from edgesync import __version__
 from edgesync.commands.diff import diff
+from edgesync.commands.history import history
 from edgesync.commands.init import init
+from edgesync.commands.lock import lock_app
 from edgesync.commands.logs import logs
 from edgesync.commands.ls import ls
 from edgesync.commands.push import push
+from edgesync.commands.rollback import rollback
 from edgesync.errors import EdgesyncError
 from edgesync.output import Output
 from edgesync.session import Session
@@ -89,6 +92,9 @@ app.command("diff")(diff)
 app.command("ls")(ls)
 app.command("push")(push)
 app.command("logs")(logs)
+app.command("history")(history)
+app.command("rollback")(rollback)
+app.add_typer(lock_app, name="lock")
 
 
 def _setup_logging(verbose: bool) -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from edgesync.errors import UsageError
 from edgesync.local import LocalTree, dependencies
-from edgesync.manifest import Manifest
+from edgesync.manifest import Manifest, top_of
 from edgesync.plan import (
     Comparison,
     FunctionState,
@@ -18,7 +18,8 @@ from edgesync.plan import (
     function_states,
     selection_for,
 )
-from edgesync.remote.files import remote_manifest
+from edgesync.releases import drifted
+from edgesync.remote.files import remote_state
 from edgesync.session import Session
 
 PATCH_LIMIT = 2 << 20  # bytes read per side for --patch
@@ -63,12 +64,15 @@ def check_names(names: Sequence[str], local: Manifest, remote: Manifest) -> None
 def diff(session: Session, names: Sequence[str] = (), patch: bool = False) -> DiffResult:
     """Compare the local tree with the server, limited to `names` and what they import."""
     tree = session.local
-    remote = remote_manifest(session.connection, session.target)
+    state = remote_state(session.connection, session.target)
+    remote = state.manifest
     selection = None
     if names:
         check_names(names, tree.manifest, remote)
         selection = selection_for(names, all_dependencies(tree, names))
     comp = compare(tree.manifest, remote, selection)
+    shown = {f.path for e in comp.entries for f in e.files}
+    comp = replace(comp, changed_on_server=frozenset(drifted(remote, state.history)) & shown)
     patches = tuple(_patches(session, comp)) if patch else ()
     return DiffResult(session.target.name, session.where(), comp, patches)
 
@@ -76,9 +80,13 @@ def diff(session: Session, names: Sequence[str] = (), patch: bool = False) -> Di
 def list_functions(session: Session) -> tuple[str, str, tuple[FunctionState, ...]]:
     """(target, where, states) for `ls`."""
     tree = session.local
-    remote = remote_manifest(session.connection, session.target)
+    state = remote_state(session.connection, session.target)
     deps = all_dependencies(tree, tree.functions)
-    states = function_states(tree.manifest, remote, tree.functions, deps)
+    states = function_states(tree.manifest, state.manifest, tree.functions, deps)
+    drift = drifted(state.manifest, state.history)
+    states = tuple(
+        replace(s, changed_on_server=tuple(p for p in drift if top_of(p) == s.name)) for s in states
+    )
     return session.target.name, session.where(), states
 
 

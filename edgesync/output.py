@@ -115,11 +115,17 @@ class Output:
                 note = _ENTRY_NOTE.get(e.status, e.status.value)
                 self.line(f"{e.kind.value:<9} {e.name:<{width}}  {note}")
                 for f in e.changed:
-                    self.line(f"  {f.status.value:<9} {f.path}")
+                    mark = "  (changed on server)" if f.path in comp.changed_on_server else ""
+                    self.line(f"  {f.status.value:<9} {f.path}{mark}")
         for p in patches:
             self._patch(p)
         if summary:
             self.line(_summary(comp))
+        if comp.changed_on_server:
+            self.warn(
+                "changed on the server outside edgesync (a push refuses to overwrite them "
+                "without --force): " + ", ".join(sorted(comp.changed_on_server))
+            )
 
     def _comparison_table(self, comp: Comparison) -> None:
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -133,7 +139,7 @@ class Output:
                 Text(e.name, style="bold" if e.changed else ""),
                 e.kind.value,
                 Text(_ENTRY_NOTE.get(e.status, e.status.value), style=style),
-                _file_lines(e),
+                _file_lines(e, comp.changed_on_server),
             )
         self.out.print(table)
 
@@ -211,6 +217,7 @@ class Output:
                             "changed_files": list(s.changed_files),
                             "changed_shared": list(s.changed_deps),
                             "remote_entry_file": s.remote_has_entry,
+                            "changed_on_server": list(s.changed_on_server),
                         }
                         for s in states
                     ],
@@ -255,13 +262,15 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-def _file_lines(e: EntryDiff) -> Text:
+def _file_lines(e: EntryDiff, drift: frozenset[str] = frozenset()) -> Text:
     text = Text()
     for i, f in enumerate(e.changed):
         if i:
             text.append("\n")
         mark = {"added": "+", "removed": "-", "modified": "~"}[f.status.value]
         text.append(f"{mark} {f.path}", style=_STATUS_STYLE[f.status])
+        if f.path in drift:
+            text.append(" (changed on server)", style="bold magenta")
     return text
 
 
@@ -275,6 +284,8 @@ def _state_note(s: FunctionState) -> str:
         parts.append("imports changed " + ", ".join(s.changed_deps))
     if not s.remote_has_entry:
         parts.append("no entry file on the server")
+    if s.changed_on_server:
+        parts.append("changed on server: " + ", ".join(s.changed_on_server))
     return "; ".join(parts)
 
 
@@ -297,6 +308,7 @@ def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
     return {
         "target": target,
         "in_sync": comp.in_sync,
+        "changed_on_server": sorted(comp.changed_on_server),
         "entries": [
             {
                 "name": e.name,
@@ -346,3 +358,96 @@ class Progress:
         """Count `n` more bytes sent."""
         if self._bar is not None and self._task is not None:
             self._bar.advance(self._task, n)
+
+
+def release_json(rec: dict[str, Any]) -> dict[str, Any]:
+    """A release as `history --json` shows it (without the internal hash maps)."""
+    keys = (
+        "id",
+        "kind",
+        "time",
+        "user",
+        "host",
+        "commit",
+        "dirty",
+        "functions",
+        "deleted_functions",
+        "rolled_back",
+        "files",
+    )
+    out = {k: rec.get(k) for k in keys if k in rec}
+    out.setdefault("kind", "push")
+    out["files"] = [
+        {"path": f.get("path"), "action": f.get("action")} for f in rec.get("files", [])
+    ]
+    return out
+
+
+def render_history(out: Output, target: str, releases: Sequence[dict[str, Any]]) -> None:
+    """`history`: newest first."""
+    if out.json_mode:
+        out.emit_json({"target": target, "releases": [release_json(r) for r in releases]})
+        return
+    if not releases:
+        out.line(f"no releases recorded on {target} yet")
+        return
+    rows = []
+    for r in releases:
+        commit = (str(r.get("commit") or "-"))[:8] + ("+dirty" if r.get("dirty") else "")
+        what = ", ".join(r.get("functions") or []) or "-"
+        if r.get("kind") == "rollback":
+            what = f"rollback of {', '.join(r.get('rolled_back') or [])}"
+        rows.append(
+            (
+                str(r.get("id")),
+                str(r.get("time", "")).replace("+00:00", "Z"),
+                f"{r.get('user', '?')}@{r.get('host', '?')}",
+                commit,
+                what,
+                f"{len(r.get('files') or [])} file(s)",
+            )
+        )
+    if out.rich:
+        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+        for col in ("release", "time", "who", "commit", "functions", "files"):
+            table.add_column(col)
+        for row in rows:
+            table.add_row(*row)
+        out.out.print(table)
+    else:
+        for row in rows:
+            out.line("  ".join(row))
+
+
+def render_lock(out: Output, target: str, status: Any) -> None:
+    """`lock status`."""
+    if out.json_mode:
+        out.emit_json(
+            {
+                "target": target,
+                "held": status.held,
+                "holder": status.info,
+                "server_process": status.server_process,
+                "client_process": status.client_process,
+                "stale": status.stale,
+            }
+        )
+        return
+    if not status.held:
+        out.line(f"{target}: not locked")
+        return
+    i = status.info
+    out.line(
+        f"{target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
+        f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, commit {i.get('commit', '-')}"
+    )
+    out.line(
+        f"its process on the server: {status.server_process}"
+        + (
+            f"; on this machine: {status.client_process}"
+            if status.client_process != "unknown"
+            else ""
+        )
+    )
+    if status.stale:
+        out.line("this lock is stale: clear it with `edgesync lock release`")

@@ -50,6 +50,7 @@ class Comparison:
     """The result of `diff`: every entry considered, in display order."""
 
     entries: tuple[EntryDiff, ...]
+    changed_on_server: frozenset[str] = frozenset()  # edited on the server outside edgesync
 
     @property
     def in_sync(self) -> bool:
@@ -158,6 +159,7 @@ class FunctionState:
     changed_files: tuple[str, ...]  # its own files that differ
     changed_deps: tuple[str, ...]  # imported files outside its folder that differ
     remote_has_entry: bool  # False: the server would answer InvalidWorkerCreation
+    changed_on_server: tuple[str, ...] = ()  # its files edited on the server outside edgesync
 
 
 def function_states(

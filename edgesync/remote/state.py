@@ -1,32 +1,68 @@
-"""edgesync's state on the server (`<project_dir>/.edgesync/`): the release history."""
+"""edgesync's state on the server (`<project_dir>/.edgesync/`): the deploy lock."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
+from dataclasses import dataclass
 from typing import Any
 
 from edgesync.config import Target
-from edgesync.errors import RemoteError
 from edgesync.remote.ssh import Connection, sh_script
 
-LAST_RELEASE_SCRIPT = r"""
-[ -f "$1/history.jsonl" ] || exit 0
-tail -n 1 "$1/history.jsonl"
+LOCK_STATUS_SCRIPT = r"""
+L="$1/lock"
+[ -d "$L" ] || exit 0
+printf 'held\n'
+pid=$(cat "$L/pid" 2>/dev/null)
+if [ -z "$pid" ]; then printf 'unknown\n'
+elif kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; then printf 'running\n'
+else printf 'gone\n'
+fi
+cat "$L/info.json" 2>/dev/null
 """
 
 
-def latest_release(conn: Connection, target: Target) -> dict[str, Any] | None:
-    """The last release recorded on the server, or None before the first push."""
-    result = conn.run(
-        sh_script(LAST_RELEASE_SCRIPT, target.state_dir), what="reading the release history"
-    )
-    text = result.stdout.decode("utf-8", "replace").strip()
-    if not text:
-        return None
+@dataclass(frozen=True)
+class LockStatus:
+    """Who holds the deploy lock, and whether the deploy holding it still runs."""
+
+    held: bool
+    info: dict[str, Any]
+    server_process: str = "unknown"  # running | gone | unknown: the push's process on the server
+    client_process: str = "unknown"  # running | gone | unknown (known only on the same host)
+
+    @property
+    def stale(self) -> bool:
+        """True when the deploy that took the lock is certainly no longer running."""
+        return self.held and self.server_process == "gone"
+
+
+def lock_status(conn: Connection, target: Target) -> LockStatus:
+    """Read the lock (one command)."""
+    result = conn.run(sh_script(LOCK_STATUS_SCRIPT, target.state_dir), what="reading the lock")
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
+    if not lines or lines[0] != "held":
+        return LockStatus(False, {})
+    server = lines[1] if len(lines) > 1 else "unknown"
     try:
-        record = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise RemoteError(
-            f"{target.state_dir}/history.jsonl: the last line is not JSON ({e})"
-        ) from None
-    return record if isinstance(record, dict) else None
+        info = json.loads("\n".join(lines[2:])) if len(lines) > 2 else {}
+    except json.JSONDecodeError:
+        info = {}
+    client = "unknown"
+    pid = info.get("pid")
+    if info.get("host") == socket.gethostname() and isinstance(pid, int):
+        try:
+            os.kill(pid, 0)
+            client = "running"
+        except ProcessLookupError:
+            client = "gone"
+        except PermissionError:
+            client = "running"
+    return LockStatus(True, info if isinstance(info, dict) else {}, server, client)
+
+
+def release_lock(conn: Connection, target: Target) -> None:
+    """Remove the lock folder."""
+    conn.run(sh_script('rm -rf "$1/lock"', target.state_dir), what="releasing the lock")
