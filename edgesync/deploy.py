@@ -92,7 +92,7 @@ class PushResult:
 
 
 def new_release_id(now: datetime | None = None) -> str:
-    """Sortable and unique: UTC time plus random hex."""
+    """Unique and readable: UTC time to the second plus random hex (order: the history's)."""
     now = now or datetime.now(timezone.utc)
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
 
@@ -375,10 +375,19 @@ class Bundle:
     retire: tuple[str, ...] = ()
 
 
-def to_retire(kept: Collection[str], rid: str, keep: int) -> tuple[str, ...]:
-    """Release ids whose backups go once `rid` is recorded: all but the newest `keep`."""
-    newest_first = sorted({*kept, rid}, reverse=True)
-    return tuple(r for r in newest_first[keep:] if r != rid)
+def to_retire(
+    kept: Collection[str], history: Sequence[str], rid: str, keep: int
+) -> tuple[str, ...]:
+    """Release ids whose backups go once `rid` is recorded: all but the newest `keep`.
+
+    Newest is by position in the history (ids made in the same second do not
+    sort by time); backups of releases the history does not know (an
+    interrupted push that was undone) go first.
+    """
+    position = {r: i for i, r in enumerate(history)}
+    order = sorted(kept, key=lambda r: position.get(r, -1))  # oldest first
+    newest_first = [rid, *reversed([r for r in order if r != rid])]
+    return tuple(sorted(newest_first[keep:]))
 
 
 def apply_push(

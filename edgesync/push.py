@@ -163,7 +163,12 @@ def build_bundle(session: Session, planned: Planned) -> Bundle:
     rid = new_release_id()
     before, after = push_states(planned.plan, session.local.manifest, planned.state.manifest)
     record = release_record(rid, session.target, planned.plan, before, after, session.git)
-    retire = to_retire(planned.state.kept_releases, rid, session.target.keep_releases)
+    retire = to_retire(
+        planned.state.kept_releases,
+        [str(r.get("id")) for r in planned.state.history],
+        rid,
+        session.target.keep_releases,
+    )
     return Bundle(rid, planned.plan, record, after, retire)
 
 

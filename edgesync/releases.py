@@ -102,7 +102,8 @@ def rollback_plan(
             raise UsageError(
                 f"the backups of release {rec['id']} were removed (keep_releases): "
                 f"cannot roll back to before {undone[0]['id']}",
-                hint="the oldest release that can be undone is " + (min(kept) if kept else "none"),
+                hint="the oldest release that can be undone is "
+                + next((i for i in ids if i in kept), "none"),
             )
     first: dict[tuple[str, str], tuple[str, Mapping[str, Any], Mapping[str, str]]] = {}
     for rec in undone:

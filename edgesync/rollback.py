@@ -68,7 +68,12 @@ def execute(session: Session, planned: PlannedRollback, force: bool = False) -> 
         kind="rollback",
         extra={"rolled_back": list(rb.undone), "restores_before": rb.before_release},
     )
-    retire = to_retire(planned.state.kept_releases, rid, session.target.keep_releases)
+    retire = to_retire(
+        planned.state.kept_releases,
+        [str(r.get("id")) for r in planned.state.history],
+        rid,
+        session.target.keep_releases,
+    )
     # The releases being undone keep their backups until retention removes them.
     bundle = Bundle(rid, rb.plan, record, rb.expected, retire)
     recovered, sent = apply_push(

@@ -1,0 +1,217 @@
+"""Releases you can trust: history, rollback, retention, lock commands, drift. Real sshd."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from edgesync.deploy import BOOTSTRAP
+from edgesync.remote.ssh import sh_script
+from tests.helpers import Project
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def history(sandbox) -> list[dict]:  # type: ignore[no-untyped-def]
+    path = sandbox.project_dir / ".edgesync/history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def restarts(sandbox) -> int:  # type: ignore[no-untyped-def]
+    return sandbox.log_lines().count("main function started")
+
+
+@pytest.fixture
+def repo(project: Project, sandbox) -> Project:  # type: ignore[no-untyped-def]
+    project.write("hello/index.ts", "// local hello v1\n")
+    project.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v1\n")
+    project.write("_shared/x.ts", "export const x = 1\n")
+    return project
+
+
+def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    original = snapshot(sandbox.functions_dir)
+    assert repo.run("push", "--no-logs").code == 0
+    repo.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v2\n")
+    (repo.functions / "hello/index.ts").unlink()
+    repo.write("hello/index.tsx", "// hello as tsx\n")
+    repo.write("_shared/x.ts", "export const x = 2\n")
+    assert repo.run("push", "--no-logs").code == 0
+    after_second = snapshot(sandbox.functions_dir)
+    first, second = (r["id"] for r in history(sandbox))
+
+    r = repo.run("history", "--json")
+    assert r.code == 0, r.err
+    releases = r.json()["releases"]
+    assert [x["id"] for x in releases] == [second, first]  # newest first
+    assert set(releases[0]) >= {
+        "id",
+        "time",
+        "user",
+        "host",
+        "commit",
+        "dirty",
+        "functions",
+        "files",
+    }
+
+    before = restarts(sandbox)
+    r = repo.run("rollback", first, "--yes", "--json", "--no-logs")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["rolled_back"] == [first, second] and data["restarted"] is True
+    assert snapshot(sandbox.functions_dir) == original  # byte for byte
+    assert restarts(sandbox) == before + 1
+    rollback_id = data["release"]
+    assert history(sandbox)[-1]["kind"] == "rollback"
+
+    # the rollback is a release: rolling it back restores the state after the second push
+    r = repo.run("rollback", "--yes", "--no-logs")
+    assert r.code == 0, r.err
+    assert snapshot(sandbox.functions_dir) == after_second
+    assert history(sandbox)[-1]["rolled_back"] == [rollback_id]
+    text = repo.run("history").out
+    assert f"rollback of {rollback_id}" in text
+
+
+def test_rollback_needs_confirmation_without_tty(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    assert repo.run("push", "--no-logs").code == 0
+    before = snapshot(sandbox.functions_dir)
+    r = repo.run("rollback")
+    assert r.code == 2 and "--yes" in r.err
+    assert snapshot(sandbox.functions_dir) == before
+    r = repo.run("rollback", "20990101T000000Z-dead", "--yes")
+    assert r.code == 2 and "no release '20990101T000000Z-dead'" in r.err
+
+
+def test_retention_after_twelve_pushes(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    for i in range(12):
+        repo.write("fn-a/index.ts", f"// a v{i}\n")
+        assert repo.run("push", "--no-logs", "--no-restart").code == 0
+    ids = [r["id"] for r in history(sandbox)]
+    assert len(ids) == 12  # history lines stay
+    kept = {p.name for p in (sandbox.project_dir / ".edgesync/releases").iterdir()}
+    assert kept == set(ids[-10:])  # backups of the last keep_releases (10) only
+    r = repo.run("rollback", ids[1], "--yes")
+    assert r.code == 2
+    assert f"the backups of release {ids[1]} were removed" in r.err
+    assert repo.run("rollback", ids[2], "--yes", "--no-logs").code == 0
+    assert (sandbox.functions_dir / "fn-a/index.ts").read_text() == "// a v1\n"
+
+
+def test_keep_releases_setting(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    repo.config.write_text(repo.config.read_text() + "    keep_releases: 2\n")
+    for i in range(4):
+        repo.write("fn-a/index.ts", f"// a v{i}\n")
+        assert repo.run("push", "--no-logs", "--no-restart").code == 0
+    assert len(list((sandbox.project_dir / ".edgesync/releases").iterdir())) == 2
+
+
+def hold_lock(sandbox, rid: str = "20260101T000000Z-hold") -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+    """A real push's server side that took the lock and waits for its upload forever."""
+    info = json.dumps(
+        {
+            "user": "anna",
+            "host": "laptop",
+            "pid": 4242,
+            "since": "2026-11-23T10:00:00+00:00",
+            "commit": "abc12345",
+        }
+    )
+    cmd = sh_script(BOOTSTRAP, sandbox.project_dir / ".edgesync", sandbox.functions_dir, rid, info)
+    proc = subprocess.Popen(
+        sandbox.ssh_command(cmd),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    lock = sandbox.project_dir / ".edgesync/lock/pid"
+    deadline = time.monotonic() + 20
+    while not lock.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert lock.exists()
+    return proc
+
+
+def test_stale_lock_from_a_killed_push(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    proc = hold_lock(sandbox)
+    pid = int((sandbox.project_dir / ".edgesync/lock/pid").read_text())
+    r = repo.run("lock", "status", "--json")
+    assert r.json()["held"] is True and r.json()["server_process"] == "running"
+    r = repo.run("lock", "release", "--yes")  # refused while that deploy still runs
+    assert r.code == 2 and "still running" in r.err
+    os.kill(pid, signal.SIGKILL)  # the push's process on the server dies (kill -9)
+    proc.kill()
+    proc.wait()
+    r = repo.run("push", "--no-logs")
+    assert r.code == 6
+    assert "anna@laptop since 2026-11-23T10:00:00+00:00" in r.err
+    assert "edgesync lock status" in r.err and "edgesync lock release" in r.err
+    r = repo.run("lock", "status")
+    assert "locked by anna@laptop" in r.out and "stale" in r.out
+    r = repo.run("lock", "release")
+    assert r.code == 2 and "--yes" in r.err  # no terminal: no silent release
+    r = repo.run("lock", "release", "--yes")
+    assert r.code == 0 and "lock released" in r.out
+    assert repo.run("lock", "status").out.strip() == "sandbox: not locked"
+    assert repo.run("push", "--no-logs").code == 0
+
+
+def test_lock_wait(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    proc = hold_lock(sandbox)
+    r = repo.run("push", "--no-logs")
+    assert r.code == 6
+    # the other deploy ends (its client disconnects) after a second
+    ender = threading.Timer(1.0, proc.kill)
+    ender.start()
+    try:
+        t = time.monotonic()
+        r = repo.run("push", "--no-logs", "--lock-wait", "30")
+        assert r.code == 0, r.err
+        assert time.monotonic() - t >= 0.9
+        assert "waiting for the lock" in r.err
+    finally:
+        ender.cancel()
+        proc.kill()
+        proc.wait()
+
+
+def test_drift_refused_then_forced(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+    assert repo.run("push", "--no-logs").code == 0
+    hand = sandbox.functions_dir / "fn-a/index.ts"
+    hand.write_text("// hotfix made on the server\n")
+    (sandbox.functions_dir / "fn-a/extra.ts").write_text("// added by hand\n")
+    data = repo.run("diff", "--json").json()
+    assert data["changed_on_server"] == ["fn-a/extra.ts", "fn-a/index.ts"]
+    r = repo.run("diff")
+    assert "fn-a/index.ts  (changed on server)" in r.out
+    ls = {f["name"]: f for f in repo.run("ls", "--json").json()["functions"]}
+    assert ls["fn-a"]["changed_on_server"] == ["fn-a/extra.ts", "fn-a/index.ts"]
+
+    repo.write("fn-a/index.ts", "// a v2\n")
+    r = repo.run("push", "--no-logs")
+    assert r.code == 8
+    assert "fn-a/index.ts" in r.err and "--force" in r.err
+    assert hand.read_text() == "// hotfix made on the server\n"
+    r = repo.run("push", "--no-logs", "--force", "--json")
+    assert r.code == 0, r.err
+    rid = r.json()["release"]
+    kept = sandbox.project_dir / ".edgesync/releases" / rid / "before/fn-a/index.ts"
+    assert kept.read_text() == "// hotfix made on the server\n"  # the overwritten version is kept
+    assert repo.run("diff", "--json").json()["changed_on_server"] == []
+    # a change to a file the push does not touch is reported but does not block
+    (sandbox.functions_dir / "_shared/x.ts").write_text("export const x = 99\n")
+    repo.write("fn-a/index.ts", "// a v3\n")
+    (repo.functions / "_shared/x.ts").write_text("export const x = 99\n")
+    assert repo.run("push", "fn-a", "--no-logs").code == 0
