@@ -46,6 +46,8 @@ demo: install sshd
 	@$(BIN)/edgesync push --logs-seconds 2
 	@echo; echo '$$ edgesync diff --exit-code'
 	@$(BIN)/edgesync diff --exit-code
+	@echo; echo '$$ edgesync history'
+	@$(BIN)/edgesync history
 
 demo-down: install
 	$(BIN)/python -m sandbox down
