@@ -1,11 +1,13 @@
-"""Git facts via GitPython: which commit is being deployed, and is the tree dirty."""
+"""Git facts via GitPython: which commit is being deployed, and is the tree dirty.
+
+GitPython is imported on first use: most commands never need it, and it costs
+a noticeable part of start-up.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import git
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,8 @@ class GitState:
 
 def git_state(path: Path, only: Path | None = None) -> GitState:
     """The HEAD commit of the repository holding `path`; dirty counts changes under `only`."""
+    import git
+
     try:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -57,6 +61,8 @@ class ChangedSince:
 
 def changed_since(functions_dir: Path, commit: str) -> ChangedSince:
     """Paths (relative to `functions_dir`) that differ between `commit` and HEAD."""
+    import git
+
     try:
         repo = git.Repo(functions_dir, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -81,6 +87,8 @@ def changed_since(functions_dir: Path, commit: str) -> ChangedSince:
 
 def dirty_paths(functions_dir: Path) -> tuple[str, ...]:
     """Uncommitted (staged, unstaged or untracked) files under `functions_dir`."""
+    import git
+
     try:
         repo = git.Repo(functions_dir, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
