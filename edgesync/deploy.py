@@ -235,22 +235,29 @@ def checksums(expected: Mapping[str, str]) -> str:
     )
 
 
+def replaced_on_server(plan: PushPlan, remote: Manifest) -> dict[str, str]:
+    """Server hashes of everything a release replaces or removes (what its backup keeps)."""
+    before: dict[str, str] = {}
+    for fn in plan.functions:
+        before.update({p: e.sha256 for p, e in remote.under(fn.name).items()})
+    for put in plan.puts:
+        if put.path in remote.files:
+            before[put.path] = remote.files[put.path].sha256
+    for d in plan.deletes:
+        before.update({p: e.sha256 for p, e in remote.under(d.path).items()})
+    return before
+
+
 def push_states(
     plan: PushPlan, local: Manifest, remote: Manifest
 ) -> tuple[dict[str, str], dict[str, str]]:
     """(before, after): server hashes of what a push replaces, and of what it installs."""
-    before: dict[str, str] = {}
     after: dict[str, str] = {}
     for fn in plan.functions:
-        before.update({p: e.sha256 for p, e in remote.under(fn.name).items()})
         after.update({p: local.files[p].sha256 for p in (*fn.upload, *fn.keep)})
     for put in plan.puts:
-        if put.path in remote.files:
-            before[put.path] = remote.files[put.path].sha256
         after[put.path] = local.files[put.path].sha256
-    for d in plan.deletes:
-        before.update({p: e.sha256 for p, e in remote.under(d.path).items()})
-    return before, after
+    return replaced_on_server(plan, remote), after
 
 
 def plan_ops(plan: PushPlan) -> list[dict[str, object]]:

@@ -11,6 +11,7 @@ from edgesync.deploy import (
     apply_push,
     new_release_id,
     release_record,
+    replaced_on_server,
     to_retire,
 )
 from edgesync.errors import DriftError
@@ -33,9 +34,7 @@ def plan(session: Session, release: str | None) -> PlannedRollback:
     state = remote_state(session.connection, session.target)
     rb = rollback_plan(state.history, state.kept_releases, state.manifest, release)
     remote = state.manifest
-    touched = {p for f in rb.plan.functions for p in remote.under(f.name)}
-    touched |= {p.path for p in rb.plan.puts if p.path in remote.files}
-    touched |= {p for d in rb.plan.deletes for p in remote.under(d.path)}
+    touched = replaced_on_server(rb.plan, remote)  # a rollback replaces all of it
     drift = tuple(p for p in drifted(remote, state.history) if p in touched)
     return PlannedRollback(rb, state, drift)
 
@@ -50,14 +49,7 @@ def execute(session: Session, planned: PlannedRollback, force: bool = False) -> 
     started = time.monotonic()
     rb, remote = planned.rollback, planned.state.manifest
     rid = new_release_id()
-    before: dict[str, str] = {}
-    for f in rb.plan.functions:
-        before.update({p: e.sha256 for p, e in remote.under(f.name).items()})
-    for p in rb.plan.puts:
-        if p.path in remote.files:
-            before[p.path] = remote.files[p.path].sha256
-    for d in rb.plan.deletes:
-        before.update({p: e.sha256 for p, e in remote.under(d.path).items()})
+    before = replaced_on_server(rb.plan, remote)
     record = release_record(
         rid,
         session.target,
