@@ -51,11 +51,6 @@ class RemoteState:
         return self.history[-1] if self.history else None
 
 
-def remote_manifest(conn: Connection, target: Target) -> Manifest:
-    """List and hash every file under the target's functions folder, in one command."""
-    return remote_state(conn, target).manifest
-
-
 def remote_state(conn: Connection, target: Target) -> RemoteState:
     """The manifest, the release history and the kept backups, in one command."""
     result = conn.run(

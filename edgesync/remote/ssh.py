@@ -135,7 +135,6 @@ def resolve_endpoint(
 
 def _key_from_text(text: str) -> paramiko.PKey:
     """A private key held in memory (EDGESYNC_SSH_KEY); never written to disk."""
-    errors = []
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
         try:
             return cls.from_private_key(io.StringIO(text.strip() + "\n"))
@@ -143,8 +142,8 @@ def _key_from_text(text: str) -> paramiko.PKey:
             raise ConfigError(
                 f"{KEY_ENV} holds an encrypted key; CI keys must have no passphrase"
             ) from None
-        except (paramiko.SSHException, ValueError) as e:
-            errors.append(str(e))
+        except (paramiko.SSHException, ValueError):
+            continue  # not this key type: try the next
     raise ConfigError(f"{KEY_ENV} does not hold a private key edgesync can read (OpenSSH/PEM)")
 
 
