@@ -84,8 +84,17 @@ def list_functions(session: Session) -> tuple[str, str, tuple[FunctionState, ...
     deps = all_dependencies(tree, tree.functions)
     states = function_states(tree.manifest, state.manifest, tree.functions, deps)
     drift = drifted(state.manifest, state.history)
+    last: dict[str, str] = {}
+    for rec in state.history:  # oldest first: later releases win
+        for name in [*rec.get("functions", []), *rec.get("deleted_functions", [])]:
+            last[name] = str(rec.get("id"))
     states = tuple(
-        replace(s, changed_on_server=tuple(p for p in drift if top_of(p) == s.name)) for s in states
+        replace(
+            s,
+            changed_on_server=tuple(p for p in drift if top_of(p) == s.name),
+            last_release=last.get(s.name),
+        )
+        for s in states
     )
     return session.target.name, session.where(), states
 

@@ -218,6 +218,7 @@ class Output:
                             "changed_shared": list(s.changed_deps),
                             "remote_entry_file": s.remote_has_entry,
                             "changed_on_server": list(s.changed_on_server),
+                            "last_release": s.last_release,
                         }
                         for s in states
                     ],
@@ -234,21 +235,25 @@ class Output:
                 "yes" if s.local else "-",
                 "yes" if s.remote else "-",
                 s.state,
+                s.last_release or "-",
                 _state_note(s),
             )
             for s in states
         ]
         if self.rich:
             table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-            for col in ("function", "local", "server", "state", "note"):
+            for col in ("function", "local", "server", "state", "release", "note"):
                 table.add_column(col)
-            for name, loc, rem, state, note in rows:
-                table.add_row(name, loc, rem, Text(state.value, style=_STATE_STYLE[state]), note)
+            for name, loc, rem, state, rel, note in rows:
+                table.add_row(
+                    name, loc, rem, Text(state.value, style=_STATE_STYLE[state]), rel, note
+                )
             self.out.print(table)
         else:
             width = max(len(r[0]) for r in rows)
-            for name, loc, rem, state, note in rows:
+            for name, loc, rem, state, rel, note in rows:
                 text = f"{name:<{width}}  local={loc:<3} server={rem:<3} {state.value}"
+                text += f"  release={rel}" if rel != "-" else ""
                 self.line(text + (f"  ({note})" if note else ""))
         counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
         self.line(", ".join(f"{n} {d.value}" for d, n in counts.items() if n))

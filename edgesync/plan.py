@@ -160,6 +160,7 @@ class FunctionState:
     changed_deps: tuple[str, ...]  # imported files outside its folder that differ
     remote_has_entry: bool  # False: the server would answer InvalidWorkerCreation
     changed_on_server: tuple[str, ...] = ()  # its files edited on the server outside edgesync
+    last_release: str | None = None  # the newest release that replaced or removed its folder
 
 
 def function_states(

@@ -8,8 +8,17 @@ import typer
 from edgesync.cli import app
 from tests.helpers import REPO_ROOT, cli
 
-COMMANDS = ["init", "diff", "ls", "push", "logs", "history", "rollback", "lock status",
-            "lock release"]
+COMMANDS = [
+    "init",
+    "diff",
+    "ls",
+    "push",
+    "logs",
+    "history",
+    "rollback",
+    "lock status",
+    "lock release",
+]
 
 
 def test_command_list_is_complete() -> None:

@@ -50,6 +50,9 @@ def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox) -> 
     assert repo.run("push", "--no-logs").code == 0
     after_second = snapshot(sandbox.functions_dir)
     first, second = (r["id"] for r in history(sandbox))
+    ls = {f["name"]: f for f in repo.run("ls", "--json").json()["functions"]}
+    assert ls["fn-a"]["last_release"] == second and ls["hello"]["last_release"] == second
+    assert f"release={second}" in repo.run("ls").out
 
     r = repo.run("history", "--json")
     assert r.code == 0, r.err
