@@ -3,13 +3,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from edgesync.errors import UsageError
-from edgesync.manifest import Manifest, top_of
+from edgesync.manifest import Manifest, is_ignored, top_of
 from edgesync.plan import DeletePath, PushPlan, PutFile, ReplaceFunction, compare
+
+_RELEASE_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$")
+
+
+def _safe_path(path: object) -> bool:
+    """A relative path inside the functions folder: no `..`, not absolute, not empty."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\0" in path:
+        return False
+    return ".." not in PurePosixPath(path).parts and not is_ignored(path)
 
 
 @dataclass(frozen=True)
@@ -107,7 +118,17 @@ def rollback_plan(
             )
     first: dict[tuple[str, str], tuple[str, Mapping[str, Any], Mapping[str, str]]] = {}
     for rec in undone:
+        if not _RELEASE_ID_RE.match(str(rec["id"])):
+            raise UsageError(
+                f"the history names a release id edgesync did not write: {rec['id']!r}"
+            )
         for op in rec["ops"]:
+            where = op.get("name") if op.get("op") == "function" else op.get("path")
+            if not _safe_path(where):
+                raise UsageError(
+                    f"release {rec['id']} names an unsafe path {where!r}: refusing to roll back",
+                    hint="the history on the server was edited by hand",
+                )
             if op["op"] == "function":
                 key = ("function", op["name"])
             elif op["op"] == "delete":

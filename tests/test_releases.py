@@ -14,8 +14,9 @@ def m(files: dict[str, str]) -> Manifest:
     return Manifest.of([FileEntry(p, h, 1) for p, h in files.items()])
 
 
+ID1, ID2 = "20261123T100000Z-0001", "20261123T100001Z-0002"
 R1 = {
-    "id": "r1",
+    "id": ID1,
     "ops": [
         {"op": "function", "name": "a", "existed": False},
         {"op": "put", "path": "_shared/x.ts", "existed": True},
@@ -24,7 +25,7 @@ R1 = {
     "after": {"a/index.ts": "a1", "a/old.ts": "o1", "_shared/x.ts": "x1"},
 }
 R2 = {
-    "id": "r2",
+    "id": ID2,
     "ops": [
         {"op": "function", "name": "a", "existed": True},
         {"op": "delete", "path": "legacy", "is_function": True},
@@ -49,25 +50,25 @@ def test_drift_edited_deleted_and_added_by_hand() -> None:
 
 def test_rollback_before_first_release_uses_oldest_backup() -> None:
     server = m({"a/index.ts": "a2", "_shared/x.ts": "x1"})
-    rb = rollback_plan([R1, R2], {"r1", "r2"}, server, "r1")
-    assert rb.undone == ("r1", "r2") and rb.before_release == "r1"
+    rb = rollback_plan([R1, R2], {ID1, ID2}, server, ID1)
+    assert rb.undone == (ID1, ID2) and rb.before_release == ID1
     # `a` did not exist before r1: removed; `legacy` was deleted by r2: restored from r2
     assert [(d.path, d.is_function) for d in rb.plan.deletes] == [("a", True)]
     assert [(f.name, f.source) for f in rb.plan.functions] == [
-        ("legacy", "releases/r2/before/legacy")
+        ("legacy", "releases/" + ID2 + "/before/legacy")
     ]
     assert [(p.path, p.source) for p in rb.plan.puts] == [
-        ("_shared/x.ts", "releases/r1/before/_shared/x.ts")
+        ("_shared/x.ts", "releases/" + ID1 + "/before/_shared/x.ts")
     ]
     assert dict(rb.expected) == {"legacy/index.ts": "l0", "_shared/x.ts": "x0"}
 
 
 def test_rollback_latest_only() -> None:
-    rb = rollback_plan([R1, R2], {"r1", "r2"}, m({"a/index.ts": "a2"}), None)
-    assert rb.undone == ("r2",)
+    rb = rollback_plan([R1, R2], {ID1, ID2}, m({"a/index.ts": "a2"}), None)
+    assert rb.undone == (ID2,)
     assert [(f.name, f.source) for f in rb.plan.functions] == [
-        ("a", "releases/r2/before/a"),
-        ("legacy", "releases/r2/before/legacy"),
+        ("a", "releases/" + ID2 + "/before/a"),
+        ("legacy", "releases/" + ID2 + "/before/legacy"),
     ]
 
 
@@ -75,9 +76,22 @@ def test_rollback_latest_only() -> None:
     ("history", "kept", "release", "message"),
     [
         ([], set(), None, "no release is recorded"),
-        ([R1, R2], {"r1", "r2"}, "r9", "no release 'r9'"),
-        ([R1, R2], {"r2"}, "r1", "the backups of release r1 were removed"),
+        ([R1, R2], {ID1, ID2}, "r9", "no release 'r9'"),
+        ([R1, R2], {ID2}, ID1, "the backups of release " + ID1 + " were removed"),
         ([{"id": "old", "files": []}], {"old"}, None, "without the details a rollback needs"),
+        ([{**R1, "id": "../../etc"}], {"../../etc"}, None, "release id edgesync did not write"),
+        (
+            [{**R1, "ops": [{"op": "put", "path": "../../.ssh/authorized_keys", "existed": True}]}],
+            {ID1},
+            None,
+            "unsafe path",
+        ),
+        (
+            [{**R1, "ops": [{"op": "delete", "path": ".env", "is_function": False}]}],
+            {ID1},
+            None,
+            "unsafe path",
+        ),
     ],
 )
 def test_rollback_refusals(history, kept, release, message) -> None:  # type: ignore[no-untyped-def]
