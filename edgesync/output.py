@@ -180,7 +180,7 @@ class Output:
             )
             return
         if result.release is None:
-            self.line("in sync: nothing to push")
+            self.line(f"in sync: nothing to push to {result.target}")
             return
         fns = ", ".join(result.functions) or "no function folders"
         self.line(

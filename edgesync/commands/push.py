@@ -105,13 +105,13 @@ def push(
         out.info(selection.note)
         if selection.names is not None:
             if not selection.names:
-                _nothing(out, session, json_)
+                _nothing(out, session)
                 return
             chosen = list(selection.names)
     planned = core.make_plan(session, chosen, prune, state)
     plan = planned.plan
     if plan.empty:
-        _nothing(out, session, json_)
+        _nothing(out, session)
         return
     if not json_:
         out.comparison(plan.comparison, session.target.name, session.where(), summary=False)
@@ -204,27 +204,15 @@ def restart_and_watch(
     return True
 
 
-def _nothing(out: Output, session: Session, json_: bool) -> None:
-    if json_:
-        out.emit_json(
-            {
-                "target": session.target.name,
-                "release": None,
-                "functions": [],
-                "files": [],
-                "restarted": False,
-            }
-        )
-    else:
-        out.line(f"in sync: nothing to push to {session.target.name}")
-    _summary(session, None, False)
+def _nothing(out: Output, session: Session) -> None:
+    """Nothing to push: say so (text or JSON) and in the CI step summary."""
+    result = PushResult(session.target.name, None, (), (), (), 0, None, 0.0)
+    out.push_result(result, restarted=False)
+    _summary(session, result, False)
 
 
-def _summary(session: Session, result: PushResult | None, restarted: bool) -> None:
+def _summary(session: Session, result: PushResult, restarted: bool) -> None:
     """Append to $GITHUB_STEP_SUMMARY when CI provides it."""
     path = os.environ.get("GITHUB_STEP_SUMMARY")
-    if not path:
-        return
-    if result is None:
-        result = PushResult(session.target.name, None, (), (), (), 0, None, 0.0)
-    core.append_step_summary(path, core.step_summary(result, session.git, restarted))
+    if path:
+        core.append_step_summary(path, core.step_summary(result, session.git, restarted))
