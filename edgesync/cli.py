@@ -19,9 +19,9 @@ from edgesync.commands.logs import logs
 from edgesync.commands.ls import ls
 from edgesync.commands.push import push
 from edgesync.commands.rollback import rollback
-from edgesync.errors import EdgesyncError
+from edgesync.context import Options
+from edgesync.errors import Declined, EdgesyncError
 from edgesync.output import Output
-from edgesync.session import Session
 
 app = typer.Typer(
     name="edgesync",
@@ -77,14 +77,12 @@ def root(
 ) -> None:
     """Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH."""
     _setup_logging(verbose)
-    session = Session(
+    ctx.obj = Options(
         config_path=config,
         target_name=target,
         verbose=verbose,
         accept_new_host_key=accept_new_host_key,
     )
-    ctx.obj = session
-    ctx.call_on_close(session.close)
 
 
 app.command("init")(init)
@@ -122,6 +120,9 @@ def run(argv: list[str] | None = None) -> int:
     )
     try:
         rv = command.main(args=argv, prog_name="edgesync", standalone_mode=False)
+    except Declined as e:  # the user said no: not an error, but not a success either
+        out.info(e.message)
+        return e.exit_code
     except EdgesyncError as e:
         out.error(e.message, e.hint)
         return e.exit_code

@@ -14,6 +14,10 @@ class EdgesyncError(Exception):
         self.hint = hint
 
 
+class Declined(EdgesyncError):
+    """The user answered no to a confirmation (exit 1); nothing was changed."""
+
+
 class UsageError(EdgesyncError):
     """Wrong arguments or an unknown name (exit 2)."""
 

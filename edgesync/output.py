@@ -1,7 +1,10 @@
-"""The only module that prints: Rich on a terminal, plain stable text otherwise, JSON on request.
+"""The only module that prints, and the only one that imports rich.
 
-Results go to stdout; messages (warnings, errors, progress) go to stderr, so
-`--json` output stays parseable.
+`Output` renders any result (`results.py`) for a terminal (Rich tables and
+colours), as plain stable text (not a TTY, or NO_COLOR), or as JSON; it also
+writes the CI step summary, and it is the `UI` actions talk to. Results go to
+stdout; messages (warnings, errors, progress) go to stderr, so `--json` output
+stays parseable.
 """
 
 from __future__ import annotations
@@ -9,17 +12,31 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from edgesync.compare import Patch
-from edgesync.deploy import PushResult
-from edgesync.logs import LogLine
+from edgesync.loglines import LogLine
 from edgesync.plan import Comparison, Deployment, EntryDiff, FunctionState, Status
+from edgesync.results import (
+    DiffResult,
+    HistoryResult,
+    InitResult,
+    LockResult,
+    LsResult,
+    Patch,
+    PlanPreview,
+    PushResult,
+    Result,
+    RollbackPreview,
+    RollbackResult,
+)
+
+STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
 _STATUS_STYLE = {
     Status.ADDED: "green",
@@ -47,27 +64,33 @@ def _is_tty(stream: Any) -> bool:
 
 
 class Output:
-    """Where and how results and messages are shown."""
+    """Where and how results and messages are shown; the `UI` of every action."""
 
     def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
         self.json_mode = json_mode
         self.verbose = verbose
-        self.rich = _is_tty(sys.stdout) and "NO_COLOR" not in os.environ
+        no_color = "NO_COLOR" in os.environ
+        self.rich = _is_tty(sys.stdout) and not no_color
         self.out = Console(
             file=sys.stdout,
             highlight=False,
-            no_color="NO_COLOR" in os.environ,
+            no_color=no_color,
             force_terminal=self.rich,
             soft_wrap=not self.rich,
         )
         self.err = Console(
             file=sys.stderr,
             highlight=False,
-            no_color="NO_COLOR" in os.environ or not _is_tty(sys.stderr),
+            no_color=no_color or not _is_tty(sys.stderr),
             soft_wrap=True,
         )
 
-    # -- messages (stderr) ---------------------------------------------------
+    # -- the UI protocol -----------------------------------------------------
+
+    @property
+    def interactive(self) -> bool:
+        """Questions can be asked: stdin is a terminal."""
+        return _is_tty(sys.stdin)
 
     def info(self, message: str) -> None:
         """A progress or context line on stderr (kept out of JSON output)."""
@@ -83,6 +106,57 @@ class Output:
         if hint:
             self.err.print(Text("hint: ", style="cyan") + Text(hint))
 
+    def show(self, result: Result) -> None:
+        """An intermediate result (a plan before it is applied); nothing in JSON mode."""
+        if not self.json_mode:
+            self.render(result)
+
+    def confirm(self, question: str) -> bool:
+        """Ask yes/no on the terminal (default no)."""
+        import typer
+
+        return bool(typer.confirm(question, default=False))
+
+    def ask(self, question: str, default: str | None = None) -> str:
+        """Ask for a value on the terminal."""
+        import typer
+
+        answer: str = typer.prompt(question, default=default or "", show_default=bool(default))
+        return answer
+
+    @contextmanager
+    def progress(self, total: int, label: str) -> Iterator[Callable[[int], None]]:
+        """A byte progress bar on a terminal; nothing otherwise."""
+        if not (self.rich and not self.json_mode and total > 0):
+            yield lambda n: None
+            return
+        from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
+        from rich.progress import Progress as RichProgress
+
+        bar = RichProgress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self.err,
+            transient=True,
+        )
+        task = bar.add_task(label, total=total)
+        with bar:
+            yield lambda n: bar.advance(task, n)
+
+    def log_line(self, line: LogLine) -> None:
+        """One attributed log line: `[function] text` (a JSON object per line with --json)."""
+        if self.json_mode:
+            sys.stdout.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
+            sys.stdout.flush()
+            return
+        tag = f"[{line.function}] " if line.function else ""
+        style = "red" if line.is_boot_error or "[Error]" in line.text else ""
+        self.out.print(Text(tag, style="cyan") + Text(line.text, style=style))
+
+    # -- results ---------------------------------------------------------------
+
     def emit_json(self, data: Any) -> None:
         """Exactly one JSON document on stdout."""
         sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
@@ -92,9 +166,34 @@ class Output:
         """A plain result line on stdout."""
         self.out.print(Text(text))
 
-    # -- diff -----------------------------------------------------------------
+    def render(self, result: Result) -> None:
+        """Show a result: JSON in JSON mode (for results that have it), else text."""
+        if self.json_mode and not isinstance(result, (PlanPreview, RollbackPreview)):
+            self.emit_json(result.to_json())
+            return
+        if isinstance(result, DiffResult):
+            self._comparison(result.comparison, result.target, result.where, result.patches)
+        elif isinstance(result, PlanPreview):
+            self._comparison(result.comparison, result.target, result.where, summary=False)
+        elif isinstance(result, LsResult):
+            self._function_states(result.states, result.target, result.where)
+        elif isinstance(result, PushResult):
+            self._push(result)
+        elif isinstance(result, RollbackPreview):
+            self._rollback_preview(result)
+        elif isinstance(result, RollbackResult):
+            self._rollback(result)
+        elif isinstance(result, HistoryResult):
+            self._history(result)
+        elif isinstance(result, LockResult):
+            self._lock(result)
+        elif isinstance(result, InitResult):
+            self.line(f"wrote {result.path}")
+            self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
 
-    def comparison(
+    # -- diff --------------------------------------------------------------------
+
+    def _comparison(
         self,
         comp: Comparison,
         target: str,
@@ -102,10 +201,7 @@ class Output:
         patches: Sequence[Patch] = (),
         summary: bool = True,
     ) -> None:
-        """Render `diff` (and a push's plan): one row per entry with its changed files."""
-        if self.json_mode:
-            self.emit_json(comparison_json(comp, target))
-            return
+        """`diff` (and a push's plan): one row per entry with its changed files."""
         self.info(f"target {target}: {where}")
         if self.rich:
             self._comparison_table(comp)
@@ -162,22 +258,11 @@ class Output:
                 style = "cyan"
             self.out.print(Text(raw, style=style))
 
-    # -- push and logs ----------------------------------------------------------
+    # -- push and rollback -------------------------------------------------------
 
-    def push_result(self, result: PushResult, restarted: bool) -> None:
-        """The summary after a push (or its JSON)."""
-        if self.json_mode:
-            files = [{"path": p, "action": "upload"} for p in result.uploaded]
-            files += [{"path": p, "action": "delete"} for p in result.deleted]
-            self.emit_json(
-                {
-                    "target": result.target,
-                    "release": result.release,
-                    "functions": list(result.functions),
-                    "files": files,
-                    "restarted": restarted,
-                }
-            )
+    def _push(self, result: PushResult) -> None:
+        if result.dry_run:
+            self.line("dry run: nothing was changed")
             return
         if result.release is None:
             self.line(f"in sync: nothing to push to {result.target}")
@@ -187,44 +272,28 @@ class Output:
             f"released {result.release} to {result.target}: {fns}; "
             f"{len(result.uploaded)} file(s) uploaded, {len(result.deleted)} deleted, "
             f"{_size(result.bytes_sent)} sent in {result.seconds:.1f}s"
-            + ("" if restarted else " (not restarted)")
+            + ("" if result.restarted else " (not restarted)")
         )
 
-    def log_line(self, line: LogLine) -> None:
-        """One attributed log line: `[function] text`."""
-        if self.json_mode:
-            sys.stdout.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
-            sys.stdout.flush()
-            return
-        tag = f"[{line.function}] " if line.function else ""
-        style = "red" if line.is_boot_error or "[Error]" in line.text else ""
-        self.out.print(Text(tag, style="cyan") + Text(line.text, style=style))
+    def _rollback_preview(self, p: RollbackPreview) -> None:
+        self.info(
+            f"rolling back {', '.join(p.undone)} on {p.target}: "
+            + ("; ".join(p.steps) or "nothing to change")
+        )
+        if p.changed_on_server:
+            self.warn("changed on the server outside edgesync: " + ", ".join(p.changed_on_server))
 
-    # -- ls -------------------------------------------------------------------
+    def _rollback(self, r: RollbackResult) -> None:
+        self.line(
+            f"released {r.release} on {r.target}: rolled back "
+            f"{', '.join(r.rolled_back)} (state before {r.before_release})"
+            + ("" if r.restarted else " (not restarted)")
+        )
 
-    def function_states(self, states: Sequence[FunctionState], target: str, where: str) -> None:
-        """Render `ls`: functions side by side with their deployment state."""
-        if self.json_mode:
-            self.emit_json(
-                {
-                    "target": target,
-                    "functions": [
-                        {
-                            "name": s.name,
-                            "local": s.local,
-                            "remote": s.remote,
-                            "state": s.state.value,
-                            "changed_files": list(s.changed_files),
-                            "changed_shared": list(s.changed_deps),
-                            "remote_entry_file": s.remote_has_entry,
-                            "changed_on_server": list(s.changed_on_server),
-                            "last_release": s.last_release,
-                        }
-                        for s in states
-                    ],
-                }
-            )
-            return
+    # -- ls ----------------------------------------------------------------------
+
+    def _function_states(self, states: Sequence[FunctionState], target: str, where: str) -> None:
+        """`ls`: functions side by side with their deployment state."""
         self.info(f"target {target}: {where}")
         if not states:
             self.line("no functions locally or on the server")
@@ -258,12 +327,93 @@ class Output:
         counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
         self.line(", ".join(f"{n} {d.value}" for d, n in counts.items() if n))
 
+    # -- history and lock --------------------------------------------------------
 
-def _size(n: int) -> str:
+    def _history(self, result: HistoryResult) -> None:
+        if not result.releases:
+            self.line(f"no releases recorded on {result.target} yet")
+            return
+        rows = []
+        for r in result.releases:
+            commit = (r.commit or "-")[:8] + ("+dirty" if r.dirty else "")
+            what = ", ".join(r.functions) or "-"
+            if r.kind == "rollback":
+                what = f"rollback of {', '.join(r.rolled_back)}"
+            rows.append(
+                (
+                    r.id,
+                    r.time.replace("+00:00", "Z"),
+                    f"{r.user or '?'}@{r.host or '?'}",
+                    commit,
+                    what,
+                    f"{len(r.files)} file(s)",
+                )
+            )
+        if self.rich:
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            for col in ("release", "time", "who", "commit", "functions", "files"):
+                table.add_column(col)
+            for row in rows:
+                table.add_row(*row)
+            self.out.print(table)
+        else:
+            for row in rows:
+                self.line("  ".join(row))
+
+    def _lock(self, st: LockResult) -> None:
+        if not st.held:
+            self.line(f"{st.target}: not locked")
+            return
+        if st.released:
+            self.line(f"{st.target}: lock released")
+            return
+        i = st.holder
+        self.line(
+            f"{st.target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
+            f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, commit {i.get('commit', '-')}"
+        )
+        self.line(
+            f"its process on the server: {st.server_process}"
+            + (f"; on this machine: {st.client_process}" if st.client_process != "unknown" else "")
+        )
+        if st.stale:
+            self.line("this lock is stale: clear it with `edgesync lock release`")
+
+    # -- CI ----------------------------------------------------------------------
+
+    def step_summary(self, result: PushResult) -> None:
+        """Append the push's Markdown summary to $GITHUB_STEP_SUMMARY when CI sets it."""
+        path = os.environ.get(STEP_SUMMARY_ENV)
+        if path:
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(step_summary_markdown(result))
+
+
+def step_summary_markdown(result: PushResult) -> str:
+    """The Markdown a push appends to the CI step summary."""
+    if result.release is None:
+        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.\n"
+    lines = [
+        f"### edgesync: deployed to `{result.target}`",
+        "",
+        f"- release: `{result.release}`",
+        f"- commit: `{result.commit}`",
+        f"- functions: {', '.join(f'`{f}`' for f in result.functions) or 'none'}",
+        f"- restarted: {'yes' if result.restarted else 'no'}",
+        "",
+        "| file | action |",
+        "|---|---|",
+    ]
+    lines += [f"| `{p}` | upload |" for p in result.uploaded]
+    lines += [f"| `{p}` | delete |" for p in result.deleted]
+    return "\n".join(lines) + "\n"
+
+
+def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024 or unit == "MiB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
+        n /= 1024
     return f"{n} B"
 
 
@@ -306,153 +456,3 @@ def _summary(comp: Comparison) -> str:
     if c[Status.UNCHANGED]:
         parts.append(f"{c[Status.UNCHANGED]} unchanged")
     return ", ".join(parts)
-
-
-def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
-    """The documented `diff --json` shape."""
-    return {
-        "target": target,
-        "in_sync": comp.in_sync,
-        "changed_on_server": sorted(comp.changed_on_server),
-        "entries": [
-            {
-                "name": e.name,
-                "kind": e.kind.value,
-                "status": e.status.value,
-                "files": [{"path": f.path, "status": f.status.value} for f in e.files],
-            }
-            for e in comp.entries
-        ],
-    }
-
-
-class Progress:
-    """A byte progress bar on a terminal; nothing otherwise."""
-
-    def __init__(self, out: Output, total: int, label: str) -> None:
-        self._bar = None
-        self._task = None
-        if out.rich and not out.json_mode and total > 0:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                TransferSpeedColumn,
-            )
-            from rich.progress import Progress as RichProgress
-
-            self._bar = RichProgress(
-                "[progress.description]{task.description}",
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                console=out.err,
-                transient=True,
-            )
-            self._task = self._bar.add_task(label, total=total)
-
-    def __enter__(self) -> Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-    def advance(self, n: int) -> None:
-        """Count `n` more bytes sent."""
-        if self._bar is not None and self._task is not None:
-            self._bar.advance(self._task, n)
-
-
-def release_json(rec: dict[str, Any]) -> dict[str, Any]:
-    """A release as `history --json` shows it (without the internal hash maps)."""
-    keys = (
-        "id",
-        "kind",
-        "time",
-        "user",
-        "host",
-        "commit",
-        "dirty",
-        "functions",
-        "deleted_functions",
-        "rolled_back",
-        "files",
-    )
-    out = {k: rec.get(k) for k in keys if k in rec}
-    out.setdefault("kind", "push")
-    out["files"] = [
-        {"path": f.get("path"), "action": f.get("action")} for f in rec.get("files", [])
-    ]
-    return out
-
-
-def render_history(out: Output, target: str, releases: Sequence[dict[str, Any]]) -> None:
-    """`history`: newest first."""
-    if out.json_mode:
-        out.emit_json({"target": target, "releases": [release_json(r) for r in releases]})
-        return
-    if not releases:
-        out.line(f"no releases recorded on {target} yet")
-        return
-    rows = []
-    for r in releases:
-        commit = (str(r.get("commit") or "-"))[:8] + ("+dirty" if r.get("dirty") else "")
-        what = ", ".join(r.get("functions") or []) or "-"
-        if r.get("kind") == "rollback":
-            what = f"rollback of {', '.join(r.get('rolled_back') or [])}"
-        rows.append(
-            (
-                str(r.get("id")),
-                str(r.get("time", "")).replace("+00:00", "Z"),
-                f"{r.get('user', '?')}@{r.get('host', '?')}",
-                commit,
-                what,
-                f"{len(r.get('files') or [])} file(s)",
-            )
-        )
-    if out.rich:
-        table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-        for col in ("release", "time", "who", "commit", "functions", "files"):
-            table.add_column(col)
-        for row in rows:
-            table.add_row(*row)
-        out.out.print(table)
-    else:
-        for row in rows:
-            out.line("  ".join(row))
-
-
-def render_lock(out: Output, target: str, status: Any) -> None:
-    """`lock status`."""
-    if out.json_mode:
-        out.emit_json(
-            {
-                "target": target,
-                "held": status.held,
-                "holder": status.info,
-                "server_process": status.server_process,
-                "client_process": status.client_process,
-                "stale": status.stale,
-            }
-        )
-        return
-    if not status.held:
-        out.line(f"{target}: not locked")
-        return
-    i = status.info
-    out.line(
-        f"{target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
-        f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, commit {i.get('commit', '-')}"
-    )
-    out.line(
-        f"its process on the server: {status.server_process}"
-        + (
-            f"; on this machine: {status.client_process}"
-            if status.client_process != "unknown"
-            else ""
-        )
-    )
-    if status.stale:
-        out.line("this lock is stale: clear it with `edgesync lock release`")

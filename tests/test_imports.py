@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from edgesync.errors import LocalTreeError
-from edgesync.local import (
-    LocalTree,
+from edgesync.local.imports import (
     dependencies,
     import_graph,
     module_specifiers,
-    scan_local,
     unresolved_imports,
 )
+from edgesync.local.tree import LocalTree, scan_local
 
 
 def tree_of(root: Path, files: dict[str, str]) -> LocalTree:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgesync.errors import LocalTreeError
-from edgesync.local import ExcludeRules, LocalTree, scan_local
+from edgesync.local.tree import ExcludeRules, LocalTree, scan_local
 
 
 def make(root: Path, files: dict[str, str | bytes]) -> Path:

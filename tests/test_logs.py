@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from edgesync.logs import attribute, select
+from edgesync.loglines import attribute, select
 from tests.helpers import Project
 
 LOG = [

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from edgesync.deploy import to_retire
 from edgesync.errors import UsageError
+from edgesync.history import drifted, recorded_state, rollback_plan, to_retire
 from edgesync.manifest import FileEntry, Manifest
-from edgesync.releases import drifted, recorded_state, rollback_plan
 
 
 def m(files: dict[str, str]) -> Manifest:

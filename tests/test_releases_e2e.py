@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from edgesync.deploy import BOOTSTRAP
-from edgesync.remote.ssh import sh_script
+from edgesync.remote import scripts
+from edgesync.remote.shell import sh_script
 from tests.helpers import Project
 
 
@@ -132,7 +132,13 @@ def hold_lock(sandbox, rid: str = "20260101T000000Z-hold") -> subprocess.Popen[b
             "commit": "abc12345",
         }
     )
-    cmd = sh_script(BOOTSTRAP, sandbox.project_dir / ".edgesync", sandbox.functions_dir, rid, info)
+    cmd = sh_script(
+        scripts.load("bootstrap"),
+        sandbox.project_dir / ".edgesync",
+        sandbox.functions_dir,
+        rid,
+        info,
+    )
     proc = subprocess.Popen(
         sandbox.ssh_command(cmd),
         stdin=subprocess.PIPE,

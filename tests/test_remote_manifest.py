@@ -9,7 +9,10 @@ from pathlib import Path
 import pytest
 
 from edgesync.errors import RemoteError
-from edgesync.remote.files import MANIFEST_SCRIPT, parse_manifest_output
+from edgesync.remote import scripts
+from edgesync.remote.snapshot import parse_manifest_output
+
+MANIFEST_SCRIPT = scripts.load("snapshot")
 
 H = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("a", "b", "c")}
 

@@ -1,1 +1,1 @@
-"""One module per command: options -> core call -> render. No paramiko, yaml or git here."""
+"""One thin module per command: options -> one action -> one render."""

@@ -6,9 +6,9 @@ from typing import Annotated
 
 import typer
 
-from edgesync import compare
+from edgesync.actions import diff as action
+from edgesync.commands._common import JsonOption, finish, server, workspace
 from edgesync.output import Output
-from edgesync.session import Session
 
 
 def diff(
@@ -24,7 +24,7 @@ def diff(
     patch: Annotated[
         bool, typer.Option("--patch", "-p", help="Show unified diffs of changed text files.")
     ] = False,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
+    json_: JsonOption = False,
     exit_code: Annotated[
         bool, typer.Option("--exit-code", help="Exit 1 when anything differs.")
     ] = False,
@@ -37,11 +37,9 @@ def diff(
 
     Example: edgesync diff wpp-create --patch
     """
-    session: Session = ctx.obj
     out = Output(json_mode=json_)
-    for warning in session.local.warnings:
-        out.warn(warning)
-    result = compare.diff(session, names or (), patch=patch)
-    out.comparison(result.comparison, result.target, result.where, result.patches)
+    ws = workspace(ctx)
+    result = action.diff(ws, server(ctx, ws), out, names or (), patch=patch)
+    finish(out, result)
     if exit_code and not result.comparison.in_sync:
         raise typer.Exit(1)

@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from edgesync.errors import UsageError
+from edgesync.actions import init as action
+from edgesync.commands._common import finish, options
 from edgesync.output import Output
-from edgesync.scaffold import InitAnswers, detect_functions_dir, write_config
-from edgesync.session import Session
-
-
-def _ask(value: str | None, flag: str, question: str, default: str | None = None) -> str | None:
-    if value is not None:
-        return value
-    if not sys.stdin.isatty():
-        if default is not None:
-            return default
-        raise UsageError(f"{flag} is required without a terminal", hint=f"pass {flag} VALUE")
-    answer: str = typer.prompt(question, default=default or "", show_default=bool(default))
-    return answer.strip() or None
 
 
 def init(
@@ -50,28 +36,17 @@ def init(
 
     Example: edgesync init --host api.example.com --user automation --project-dir /srv/supabase
     """
-    session: Session = ctx.obj
     out = Output()
-    repo = Path(session.cwd)
-    detected = detect_functions_dir(repo)
-    fdir = functions_dir or detected
-    if fdir is None:
-        fdir = "supabase/functions"
-        out.warn(f"no supabase/functions folder in {repo}; writing the default {fdir}")
-    answers = InitAnswers(
-        host=_ask(host, "--host", "Server host (name or ~/.ssh/config alias)") or "",
-        user=_ask(user, "--user", "SSH user (empty: from ssh config / local user)", "") or None,
+    result = action.init(
+        options(ctx).cwd,
+        out,
+        host=host,
+        user=user,
         port=port,
-        project_dir=_ask(
-            project_dir,
-            "--project-dir",
-            "Supabase project folder on the server",
-        )
-        or "",
+        project_dir=project_dir,
         identity_file=identity_file,
         target=target,
-        functions_dir=fdir,
+        functions_dir=functions_dir,
+        force=force,
     )
-    path = write_config(repo, answers, force=force)
-    out.line(f"wrote {path}")
-    out.info("next: edgesync diff   (an unknown host key is refused: see the README)")
+    finish(out, result)

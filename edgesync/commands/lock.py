@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
 
-from edgesync.errors import UsageError
-from edgesync.output import Output, render_lock
-from edgesync.remote.state import lock_status, release_lock
-from edgesync.session import Session
+from edgesync.actions import lock as action
+from edgesync.commands._common import JsonOption, finish, server, workspace
+from edgesync.output import Output
 
 lock_app = typer.Typer(
     help="Inspect or clear the server's deploy lock.", no_args_is_help=True, add_completion=False
@@ -18,17 +16,14 @@ lock_app = typer.Typer(
 
 
 @lock_app.command("status")
-def status(
-    ctx: typer.Context,
-    json_: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
-) -> None:
+def status(ctx: typer.Context, json_: JsonOption = False) -> None:
     """Who holds the deploy lock, since when, and whether that deploy still runs.
 
     Example: edgesync lock status
     """
-    session: Session = ctx.obj
-    st = lock_status(session.connection, session.target)
-    render_lock(Output(json_mode=json_), session.target.name, st)
+    out = Output(json_mode=json_)
+    ws = workspace(ctx)
+    finish(out, action.status(server(ctx, ws)))
 
 
 @lock_app.command("release")
@@ -43,23 +38,6 @@ def release(
 
     Example: edgesync lock release --yes
     """
-    session: Session = ctx.obj
     out = Output()
-    st = lock_status(session.connection, session.target)
-    if not st.held:
-        out.line(f"{session.target.name}: not locked")
-        return
-    render_lock(out, session.target.name, st)
-    if st.server_process == "running" and not force:
-        raise UsageError(
-            "that deploy is still running on the server: releasing its lock could let two "
-            "deploys mix",
-            hint="wait for it, or pass --force if you are sure",
-        )
-    if not yes:
-        if not sys.stdin.isatty():
-            raise UsageError("releasing the lock needs confirmation", hint="pass --yes")
-        if not typer.confirm("Release this lock?", default=False):
-            raise typer.Exit(1)
-    release_lock(session.connection, session.target)
-    out.line(f"{session.target.name}: lock released")
+    ws = workspace(ctx)
+    finish(out, action.release(server(ctx, ws), out, yes=yes, force=force))

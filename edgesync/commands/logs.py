@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
 
-from edgesync.errors import UsageError
-from edgesync.logs import attribute, select
+from edgesync.actions import logs as action
+from edgesync.commands._common import server, workspace
 from edgesync.output import Output
-from edgesync.remote.compose import stream_logs
-from edgesync.session import Session
 
 
 def logs(
@@ -38,19 +35,11 @@ def logs(
 
     Example: edgesync logs --grep provision
     """
-    session: Session = ctx.obj
     out = Output()
-    pattern = None
-    if grep is not None:
-        try:
-            pattern = re.compile(grep, re.IGNORECASE)
-        except re.error as e:
-            raise UsageError(f"--grep {grep!r} is not a valid regular expression: {e}") from None
-    if since is not None and not re.fullmatch(r"\d+[smhd]|\d{4}-\d\d-\d\d[T0-9:.Z+-]*", since):
-        raise UsageError(f"--since {since!r}: use e.g. 30s, 10m, 2h, 1d or 2026-11-23T14:00:00Z")
-    raw = stream_logs(session.connection, session.target, tail=tail, since=since, follow=follow)
+    query = action.query(function, grep=grep, follow=follow, tail=tail, since=since)
+    ws = workspace(ctx)
     try:
-        for line in select(attribute(raw), [function] if function else (), pattern):
+        for line in action.logs(server(ctx, ws), query):
             out.log_line(line)
     except KeyboardInterrupt:
         pass

@@ -7,24 +7,8 @@ from collections.abc import Iterator
 
 from edgesync.config import Target
 from edgesync.errors import RemoteError
-from edgesync.remote.ssh import Connection, quote, sh_script
-
-# Run a long-lived command so that it dies when the SSH channel closes: the
-# command runs in the background and a reader of our stdin kills it at EOF.
-# (A background job's stdin is /dev/null unless redirected: hence fd 3.)
-FOLLOW_GUARD = r"""
-cd "$1" || exit 10
-shift
-exec 3<&0
-"$@" </dev/null &
-pid=$!
-( cat <&3 >/dev/null; kill "$pid" 2>/dev/null ) >/dev/null 2>&1 &
-guard=$!
-wait "$pid"
-rc=$?
-kill "$guard" 2>/dev/null
-exit $rc
-"""
+from edgesync.remote import scripts
+from edgesync.remote.shell import RemoteShell, quote, sh_script
 
 
 def compose_words(target: Target) -> list[str]:
@@ -57,7 +41,7 @@ def _docker_hint(stderr: str, target: Target) -> str | None:
     return None
 
 
-def restart(conn: Connection, target: Target) -> tuple[str, str]:
+def restart(shell: RemoteShell, target: Target) -> tuple[str, str]:
     """Restart the service; returns (the server's UTC time before restarting, command)."""
     if target.restart_command:
         command = target.restart_command
@@ -65,7 +49,7 @@ def restart(conn: Connection, target: Target) -> tuple[str, str]:
     else:
         command = " ".join(quote(w) for w in restart_words(target))
         line = f"cd {quote(target.project_dir)} && {command}"
-    result = conn.run(f"date -u +%Y-%m-%dT%H:%M:%SZ && {line}", check=False, what="restart")
+    result = shell.run(f"date -u +%Y-%m-%dT%H:%M:%SZ && {line}", check=False, what="restart")
     started = result.stdout.decode("utf-8", "replace").splitlines()[:1]
     if result.exit_status != 0:
         raise RemoteError(
@@ -90,7 +74,7 @@ def logs_words(target: Target, *, tail: int | None, since: str | None, follow: b
 
 
 def stream_logs(
-    conn: Connection,
+    shell: RemoteShell,
     target: Target,
     *,
     tail: int | None = 100,
@@ -101,13 +85,13 @@ def stream_logs(
     """Yield the service's log lines; following stops at `seconds` or when closed.
 
     The remote command is wrapped so that closing the channel (Ctrl-C, end of
-    `seconds`) also ends `logs -f` on the server.
+    `seconds`) also ends `logs -f` on the server (`scripts/follow_guard.sh`).
     """
     words = logs_words(target, tail=tail, since=since, follow=follow)
-    command = sh_script(FOLLOW_GUARD, target.project_dir, *words)
+    command = sh_script(scripts.load("follow_guard"), target.project_dir, *words)
     deadline = None if seconds is None else time.monotonic() + seconds
     errors: list[str] = []
-    for kind, line in conn.stream_lines(command, deadline=deadline):
+    for kind, line in shell.stream_lines(command, deadline=deadline):
         if kind == "out":
             yield line
         elif kind == "err":

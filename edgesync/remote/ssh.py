@@ -1,7 +1,8 @@
-"""The one seam around paramiko: connect (lazily), run commands, close.
+"""The one module that imports paramiko: `Connection` implements `RemoteShell` over SSH.
 
-Everything that talks to the server goes through `Connection`; no other module
-imports paramiko. Library errors become `ConnectError`/`RemoteError` here.
+It connects lazily to an `Endpoint` (a host after ~/.ssh/config was applied),
+checks host keys against known_hosts, runs commands and closes idempotently.
+Library errors become `ConnectError`/`RemoteError` here.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import io
 import logging
 import os
 import select
-import shlex
 import socket
 import threading
 import time
@@ -22,8 +22,8 @@ from types import TracebackType
 
 import paramiko
 
-from edgesync.config import Target
 from edgesync.errors import ConfigError, ConnectError, RemoteError
+from edgesync.remote.shell import RunResult
 
 log = logging.getLogger("edgesync.ssh")
 
@@ -31,31 +31,6 @@ KEY_ENV = "EDGESYNC_SSH_KEY"
 KNOWN_HOSTS_ENV = "EDGESYNC_KNOWN_HOSTS"
 DEFAULT_CONNECT_TIMEOUT = 15.0
 KEEPALIVE_SECONDS = 15
-
-
-def quote(*args: object) -> str:
-    """Shell-quote every argument for the remote POSIX shell."""
-    return " ".join(shlex.quote(str(a)) for a in args)
-
-
-def sh_script(script: str, *args: object) -> str:
-    """A command line that runs `script` with `sh -c` and positional arguments."""
-    return quote("sh", "-c", script, "sh", *args)
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """What a finished remote command returned."""
-
-    command: str
-    exit_status: int
-    stdout: bytes
-    stderr: bytes
-
-    @property
-    def stderr_text(self) -> str:
-        """stderr decoded, stripped, for messages."""
-        return self.stderr.decode("utf-8", "replace").strip()
 
 
 @dataclass(frozen=True)
@@ -69,6 +44,11 @@ class Endpoint:
     identity_files: tuple[str, ...] = ()
     proxy_jump: str | None = None
     known_hosts_files: tuple[Path, ...] = field(default_factory=tuple)
+    # Set in edgesync.yaml (not found in ssh config): a missing key file is then an error,
+    # and a jump host checks its key against the same known_hosts file.
+    identity_required: bool = False
+    known_hosts_override: Path | None = None
+    label: str = ""  # the target's name, for hints that name its edgesync.yaml keys
 
     @property
     def host_key_name(self) -> str:
@@ -97,6 +77,7 @@ def resolve_endpoint(
     port: int | None = None,
     identity_file: Path | None = None,
     known_hosts_file: Path | None = None,
+    label: str = "",
 ) -> Endpoint:
     """Apply ~/.ssh/config to a host (or Host alias); explicit values win."""
     cfg = _ssh_config()
@@ -130,6 +111,9 @@ def resolve_endpoint(
         identity_files=identities,
         proxy_jump=None if proxy in (None, "none") else str(proxy),
         known_hosts_files=tuple(known),
+        identity_required=identity_file is not None,
+        known_hosts_override=known_hosts_file,
+        label=label,
     )
 
 
@@ -182,24 +166,23 @@ class _UnknownHostKey(Exception):
 
 
 class Connection:
-    """One SSH connection to a target, opened on first use and reused.
+    """One SSH connection to an endpoint, opened on first use and reused (a `RemoteShell`).
 
     Use as a context manager; `close()` is idempotent.
     """
 
     def __init__(
         self,
-        target: Target,
+        endpoint: Endpoint,
         *,
         accept_new_host_key: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         trust_command: str | None = None,
     ) -> None:
-        self.target = target
+        self.endpoint = endpoint
         self.accept_new_host_key = accept_new_host_key
         self.connect_timeout = connect_timeout
         self.trust_command = trust_command
-        self._endpoint: Endpoint | None = None
         self._client: paramiko.SSHClient | None = None
         self._jump: Connection | None = None
         self._sftp: paramiko.SFTPClient | None = None
@@ -208,18 +191,14 @@ class Connection:
     # -- lifecycle -----------------------------------------------------------
 
     @property
-    def endpoint(self) -> Endpoint:
-        """The resolved host, port, user and key files."""
-        if self._endpoint is None:
-            t = self.target
-            self._endpoint = resolve_endpoint(
-                t.host,
-                user=t.user,
-                port=t.port,
-                identity_file=t.identity_file,
-                known_hosts_file=t.known_hosts_file,
-            )
-        return self._endpoint
+    def description(self) -> str:
+        """`user@host[:port]`."""
+        return str(self.endpoint)
+
+    @property
+    def hostname(self) -> str:
+        """The host name connected to."""
+        return self.endpoint.hostname
 
     def __enter__(self) -> Connection:
         return self
@@ -289,10 +268,10 @@ class Connection:
         if key_text:
             pkey = _key_from_text(key_text)
         for f in ep.identity_files:
-            if self.target.identity_file is not None and not Path(f).is_file():
+            if ep.identity_required and not Path(f).is_file():
                 raise ConfigError(
                     f"identity_file {f} does not exist",
-                    hint=f"fix targets.{self.target.name}.identity_file in edgesync.yaml",
+                    hint=f"fix targets.{ep.label}.identity_file in edgesync.yaml",
                 )
         sock = self._proxy_socket(ep) if ep.proxy_jump else None
         log.debug("connecting to %s", ep)
@@ -388,16 +367,15 @@ class Connection:
         if hostport.count(":") == 1:
             host, p = hostport.split(":")
             port = int(p)
-        jump_target = Target(
-            name=f"{self.target.name} (ProxyJump)",
-            host=host,
-            project_dir=self.target.project_dir,
+        jump = resolve_endpoint(
+            host,
             user=user or None,
             port=port,
-            known_hosts_file=self.target.known_hosts_file,
+            known_hosts_file=ep.known_hosts_override,
+            label=f"{ep.label} (ProxyJump)",
         )
         self._jump = Connection(
-            jump_target,
+            jump,
             accept_new_host_key=self.accept_new_host_key,
             connect_timeout=self.connect_timeout,
             trust_command=self.trust_command,

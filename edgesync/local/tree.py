@@ -1,9 +1,7 @@
-"""The local functions tree: discovery, ignore rules, hashing, import graph.
+"""The local functions tree: discovery, ignore rules, exclude globs, hashing.
 
 `scan_local` walks the functions folder once and hashes every file edgesync
-compares. `import_graph` and `dependencies` answer "which files outside a
-function's folder does it need on the server" from the relative imports of its
-source files, so that `push wpp-create` also uploads `_shared/wpp.ts`.
+compares; symlinks are followed only inside the folder.
 """
 
 from __future__ import annotations
@@ -13,19 +11,14 @@ import hashlib
 import os
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from urllib.parse import unquote
+from typing import Any
 
 from edgesync.errors import LocalTreeError
 from edgesync.manifest import ENTRY_FILES, FileEntry, Kind, Manifest, classify, is_ignored
 
-# Files whose relative imports are followed.
-CODE_SUFFIXES = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".mts", ".cts", ".cjs")
-# Tried, in order, when an import names a path without its extension (Node-style code).
-RESOLVE_SUFFIXES = (".ts", ".tsx", ".js", ".mjs", ".jsx")
 _CHUNK = 1 << 20
 _SYMLINK_HINT = (
     "edgesync uploads only files inside the functions folder; "
@@ -153,12 +146,6 @@ class ExcludeRules:
 
 
 @dataclass(frozen=True)
-class _Analysis:
-    graph: Mapping[str, frozenset[str]]
-    unresolved: tuple[tuple[str, int, str], ...]
-
-
-@dataclass(frozen=True)
 class LocalTree:
     """The local functions folder as edgesync sees it."""
 
@@ -168,13 +155,11 @@ class LocalTree:
     shared: tuple[str, ...]
     root_files: tuple[str, ...]
     warnings: tuple[str, ...] = ()
-    # The import analysis, computed on first use (the tree itself never changes).
-    _analysis: dict[str, _Analysis] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
+    # Analyses of the tree (the import graph), computed on first use: the tree never changes.
+    cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
-def _display_root(root: Path) -> str:
+def display_root(root: Path) -> str:
     """The functions folder as the user knows it: relative to the cwd when inside it."""
     try:
         rel = root.relative_to(Path.cwd())
@@ -190,7 +175,7 @@ class _Scanner:
         self.root_path = root
         self.root = str(root)
         self.root_prefix = os.path.join(self.root, "")
-        self.shown = _display_root(root)
+        self.shown = display_root(root)
         self.rules = rules
         self.entries: list[FileEntry] = []
         self.warnings: list[str] = []
@@ -375,283 +360,3 @@ def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
         root_files=tuple(sorted(root_files)),
         warnings=tuple(scanner.warnings),
     )
-
-
-# --------------------------------------------------------------------------- imports
-
-_STRING_BODY = {
-    "'": re.compile(r"(?:[^'\\\n]|\\[\s\S])*"),
-    '"': re.compile(r'(?:[^"\\\n]|\\[\s\S])*'),
-}
-_TEMPLATE_BODY = re.compile(r"(?:[^`\\$]|\\[\s\S]|\$(?!\{))*")
-_REGEX_BODY = re.compile(r"(?:[^/\\\[\n]|\\.|\[(?:[^\]\\\n]|\\.)*\])+/[\w$]*")
-_SPECIAL = re.compile(r"""['"`/]""")
-_SPECIAL_IN_TEMPLATE = re.compile(r"""['"`/{}]""")
-_TRAILING_WORD = re.compile(r"[\w$]+$")
-# After these words a '/' starts a regular expression, not a division.
-_KEYWORDS_BEFORE_EXPRESSION = frozenset(
-    {"return", "typeof", "instanceof", "in", "of", "new", "delete", "void", "throw", "case"}
-    | {"do", "else", "yield", "await"}
-)
-_ESCAPE = re.compile(r"\\(u\{[0-9a-fA-F]+\}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|\r\n|[\s\S])")
-_SIMPLE_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f", "v": "\v", "0": "\0"}
-# Run on source whose comments, strings, templates and regexes are blanked out;
-# the group marks the opening quote of the specifier.
-_IMPORT = re.compile(
-    r"""(?<![\w$.])(?:
-        (?:import|export)(?![\w$])[\w$\s{},*]*?(?<![\w$])from\s*(?P<from>['"])
-      | import\s*(?P<bare>['"])
-      | import\s*\(\s*(?P<dynamic>['"`])
-    )""",
-    re.X,
-)
-
-
-def _unescape(body: str) -> str:
-    def one(m: re.Match[str]) -> str:
-        esc = m.group(1)
-        if esc[0] == "u" and len(esc) > 1:
-            return chr(int(esc[2:-1] if esc[1] == "{" else esc[1:], 16))
-        if esc[0] == "x" and len(esc) == 3:
-            return chr(int(esc[1:], 16))
-        if esc in ("\n", "\r\n", "\r", "\u2028", "\u2029"):  # line continuation
-            return ""
-        return _SIMPLE_ESCAPES.get(esc, esc)
-
-    return _ESCAPE.sub(one, body) if "\\" in body else body
-
-
-def _operand_before(last: str, last_code: str) -> bool:
-    """True when a '/' after this code is a division (else it starts a regex)."""
-    if last in ")]}'\"`":
-        return True
-    if not (last.isalnum() or last in "_$"):
-        return False
-    word = _TRAILING_WORD.search(last_code[-12:])
-    return word is None or word.group() not in _KEYWORDS_BEFORE_EXPRESSION
-
-
-def _mask(source: str) -> tuple[str, dict[int, str]]:
-    """Blank out comments, strings, templates and regex literals, keeping offsets.
-
-    Returns the masked text and the value of every string literal and every
-    template without `${}` by the offset of its opening quote.
-    """
-    out: list[str] = []
-    literals: dict[int, str] = {}
-    # One brace counter per open `${`: its `}` resumes the template.
-    substitutions: list[int] = []
-    last = ""  # the last significant character of code
-    last_code = ""  # the last stretch of code, right-stripped (for the word before a '/')
-    pos, n = 0, len(source)
-
-    def template(start: int, quote_at: int | None) -> int:
-        # `start` is just after "`" or after the "}" closing a substitution.
-        m = _TEMPLATE_BODY.match(source, start)
-        end = m.end() if m else start
-        out.append(" " * (end - start))
-        if source.startswith("`", end):
-            if quote_at is not None:
-                literals[quote_at] = _unescape(source[start:end])
-            out.append("`")
-            return end + 1
-        if source.startswith("${", end):
-            substitutions.append(0)
-            out.append("${")
-            return end + 2
-        return end  # unterminated: end of file
-
-    while pos < n:
-        m = (_SPECIAL_IN_TEMPLATE if substitutions else _SPECIAL).search(source, pos)
-        if m is None:
-            out.append(source[pos:])
-            break
-        i = m.start()
-        if i > pos:
-            chunk = source[pos:i]
-            out.append(chunk)
-            code = chunk.rstrip()
-            if code:
-                last, last_code = code[-1], code
-        c = source[i]
-        if c in "'\"":
-            body = _STRING_BODY[c].match(source, i + 1)
-            end = body.end() if body else i + 1
-            closed = source.startswith(c, end)
-            if closed:
-                literals[i] = _unescape(source[i + 1 : end])
-            out.append(c + " " * (end - i - 1) + (c if closed else ""))
-            pos = end + 1 if closed else end
-            last = last_code = c
-        elif c == "`":
-            out.append("`")
-            pos = template(i + 1, i)
-            last = last_code = "`"
-        elif c == "{":
-            substitutions[-1] += 1
-            out.append("{")
-            pos = i + 1
-            last = last_code = "{"
-        elif c == "}":
-            out.append("}")
-            if substitutions[-1] == 0:
-                substitutions.pop()
-                pos = template(i + 1, None)
-                last = last_code = "`"
-            else:
-                substitutions[-1] -= 1
-                pos = i + 1
-                last = last_code = "}"
-        elif source.startswith("//", i):
-            end = source.find("\n", i)
-            end = n if end < 0 else end
-            out.append(" " * (end - i))
-            pos = end
-        elif source.startswith("/*", i):
-            end = source.find("*/", i + 2)
-            end = n if end < 0 else end + 2
-            out.append(" " * (end - i))
-            pos = end
-        else:
-            regex = None
-            if not _operand_before(last, last_code):
-                regex = _REGEX_BODY.match(source, i + 1)
-            if regex is None:
-                out.append("/")
-                pos = i + 1
-                last = last_code = "/"
-            else:
-                out.append("/" + " " * (regex.end() - i - 1))
-                pos = regex.end()
-                last = last_code = ")"  # a regex literal is an operand
-    return "".join(out), literals
-
-
-def module_specifiers(source: str) -> tuple[tuple[int, str], ...]:
-    """Every module specifier `source` imports or re-exports, with its 1-based line.
-
-    Covers static `import … from`, `import type`, side-effect `import '…'`,
-    `export … from`, and `import('…')` with a string or a template literal
-    without `${}`. Comments and the contents of strings are not looked at.
-    """
-    if "import" not in source and "export" not in source:
-        return ()
-    masked, literals = _mask(source)
-    found: list[tuple[int, str]] = []
-    line, counted = 1, 0
-    for m in _IMPORT.finditer(masked):
-        quote_at = m.start(m.lastgroup or 0)
-        value = literals.get(quote_at)
-        if value is not None:
-            line += source.count("\n", counted, quote_at)
-            counted = quote_at
-            found.append((line, value))
-    return tuple(found)
-
-
-def _is_relative(specifier: str) -> bool:
-    return specifier.startswith(("./", "../"))
-
-
-def _candidates(path: str) -> Iterable[str]:
-    """Manifest paths an import of `path` (already normalised) may mean, best first."""
-    if path != ".":
-        yield path
-        for suffix in RESOLVE_SUFFIXES:
-            yield path + suffix
-        stem, ext = posixpath.splitext(path)
-        if ext in (".js", ".jsx", ".mjs"):  # TypeScript's ESM style: "./x.js" means x.ts
-            yield stem + ".ts"
-            yield stem + ".tsx"
-    folder = "" if path == "." else path + "/"
-    for suffix in RESOLVE_SUFFIXES:
-        yield f"{folder}index{suffix}"
-
-
-def _resolve(tree: LocalTree, importer: str, line: int, specifier: str) -> str | None:
-    """The manifest path a relative specifier names, or None when there is none."""
-    bare = specifier.split("#", 1)[0].split("?", 1)[0]
-    files = tree.manifest.files
-    base = posixpath.dirname(importer)
-    for variant in dict.fromkeys((bare, unquote(bare))):
-        path = posixpath.normpath(posixpath.join(base, variant))
-        if path == ".." or path.startswith("../"):
-            raise LocalTreeError(
-                f"{_shown(tree, importer)}:{line}: import {specifier!r} "
-                "resolves outside the functions folder",
-                hint="only the functions folder is deployed; move that code into _shared/",
-            )
-        for candidate in _candidates(path):
-            if candidate in files:
-                return candidate
-    return None
-
-
-def _shown(tree: LocalTree, rel: str) -> str:
-    shown = _display_root(tree.root)
-    return posixpath.join(shown, rel) if shown else rel
-
-
-def _analyse(tree: LocalTree) -> _Analysis:
-    cached = tree._analysis.get("imports")
-    if cached is not None:
-        return cached
-    graph: dict[str, frozenset[str]] = {}
-    unresolved: list[tuple[str, int, str]] = []
-    resolved: dict[tuple[str, str], str | None] = {}  # (importing folder, specifier)
-    for path in tree.manifest.files:
-        if not path.endswith(CODE_SUFFIXES):
-            continue
-        try:
-            source = (tree.root / path).read_bytes().decode("utf-8", errors="replace")
-        except OSError as e:
-            raise LocalTreeError(f"{_shown(tree, path)}: cannot read: {e.strerror}") from e
-        targets: set[str] = set()
-        for line, specifier in module_specifiers(source):
-            if not _is_relative(specifier):
-                continue
-            key = (posixpath.dirname(path), specifier)
-            if key not in resolved:
-                resolved[key] = _resolve(tree, path, line, specifier)
-            target = resolved[key]
-            if target is None:
-                unresolved.append((path, line, specifier))
-            elif target != path:
-                targets.add(target)
-        graph[path] = frozenset(targets)
-    analysis = _Analysis(MappingProxyType(graph), tuple(unresolved))
-    tree._analysis["imports"] = analysis
-    return analysis
-
-
-def import_graph(tree: LocalTree) -> Mapping[str, frozenset[str]]:
-    """For each source file in the manifest, the manifest paths it imports by relative path.
-
-    Raises `LocalTreeError` (naming file, line and specifier) for an import that
-    leads outside the functions folder. Imports that match no file are left out;
-    `unresolved_imports` lists them.
-    """
-    return _analyse(tree).graph
-
-
-def unresolved_imports(tree: LocalTree) -> tuple[tuple[str, int, str], ...]:
-    """Relative imports that match no file of the manifest, as (file, line, specifier)."""
-    return _analyse(tree).unresolved
-
-
-def dependencies(tree: LocalTree, function: str) -> frozenset[str]:
-    """Manifest paths outside the folder `function` that its files import, transitively.
-
-    Works for any top-level folder (a function, `main`, a shared folder); an
-    unknown name has no files and so no dependencies.
-    """
-    graph = import_graph(tree)
-    prefix = function + "/"
-    pending = [path for path in graph if path.startswith(prefix)]
-    seen: set[str] = set(pending)
-    while pending:
-        for target in graph.get(pending.pop(), ()):
-            if target not in seen:
-                seen.add(target)
-                pending.append(target)
-    return frozenset(path for path in seen if not path.startswith(prefix))

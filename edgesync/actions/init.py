@@ -1,4 +1,4 @@
-"""`edgesync init`: write a commented edgesync.yaml for a repository."""
+"""`init`: write a commented edgesync.yaml for a repository."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from edgesync.config import CONFIG_NAME, DEFAULT_FUNCTIONS_DIR, parse_config
 from edgesync.errors import ConfigError, UsageError
+from edgesync.results import InitResult
+from edgesync.ui import UI
 
 
 @dataclass(frozen=True)
@@ -114,3 +116,43 @@ def write_config(folder: Path, answers: InitAnswers, force: bool = False) -> Pat
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _ask(ui: UI, value: str | None, flag: str, question: str, default: str | None = None) -> str:
+    if value is not None:
+        return value
+    if not ui.interactive:
+        if default is not None:
+            return default
+        raise UsageError(f"{flag} is required without a terminal", hint=f"pass {flag} VALUE")
+    return ui.ask(question, default).strip()
+
+
+def init(
+    repo: Path,
+    ui: UI,
+    *,
+    host: str | None = None,
+    user: str | None = None,
+    port: int | None = None,
+    project_dir: str | None = None,
+    identity_file: str | None = None,
+    target: str = "production",
+    functions_dir: str | None = None,
+    force: bool = False,
+) -> InitResult:
+    """Write edgesync.yaml in `repo`, asking (on a terminal) for what the flags do not give."""
+    fdir = functions_dir or detect_functions_dir(repo)
+    if fdir is None:
+        fdir = DEFAULT_FUNCTIONS_DIR
+        ui.warn(f"no supabase/functions folder in {repo}; writing the default {fdir}")
+    answers = InitAnswers(
+        host=_ask(ui, host, "--host", "Server host (name or ~/.ssh/config alias)"),
+        user=_ask(ui, user, "--user", "SSH user (empty: from ssh config / local user)", "") or None,
+        port=port,
+        project_dir=_ask(ui, project_dir, "--project-dir", "Supabase project folder on the server"),
+        identity_file=identity_file,
+        target=target,
+        functions_dir=fdir,
+    )
+    return InitResult(write_config(repo, answers, force=force))

@@ -1,78 +1,58 @@
-"""The server's functions folder: its manifest, built by one remote command.
+"""The server's side of a comparison: one remote command lists the functions folder
+with content hashes, the kept release backups and the release history.
 
-The command uses only POSIX `sh`, `find` and `printf` plus `sha256sum` (GNU
-coreutils or BusyBox). Names travel NUL-separated, so spaces, quotes, newlines
-and non-ASCII bytes are safe; files are hashed in batches (`find -exec … {} +`)
-so the cost is a few processes, not one per file.
+The command (`scripts/snapshot.sh`) uses only POSIX `sh`, `find` and `printf`
+plus `sha256sum` (GNU coreutils or BusyBox). Names travel NUL-separated, so
+spaces, quotes, newlines and non-ASCII bytes are safe; files are hashed in
+batches (`find -exec … {} +`) so the cost is a few processes, not one per file.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from edgesync.config import Target
 from edgesync.errors import RemoteError
+from edgesync.history import History, parse_history
 from edgesync.manifest import FileEntry, Manifest, is_ignored
-from edgesync.remote.ssh import Connection, sh_script
-
-_NO_PROJECT, _NO_FUNCTIONS, _NO_SHA = 10, 11, 12
-
-MANIFEST_SCRIPT = r"""
-[ -d "$1" ] || exit 10
-[ -d "$2" ] || exit 11
-command -v sha256sum >/dev/null 2>&1 || exit 12
-cd "$2" || exit 11
-find . \( -name node_modules -o -name .git \) -prune \
-  -o -type d ! -name . -exec sh -c 'for p do printf "d\0%s\0" "$p"; done' sh {} + \
-  -o -type f -exec sh -c \
-     'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
-[ -d "$3/releases" ] && for r in "$3"/releases/*; do
-  [ -d "$r" ] && printf "r\0%s\0" "${r##*/}"
-done
-printf "H\0"
-[ -f "$3/history.jsonl" ] && cat "$3/history.jsonl"
-exit 0
-"""
+from edgesync.remote import scripts
+from edgesync.remote.shell import RemoteExit, RemoteShell, sh_script
 
 
 @dataclass(frozen=True)
-class RemoteState:
+class ServerSnapshot:
     """What one listing command tells about the server."""
 
     manifest: Manifest
-    history: tuple[dict[str, Any], ...] = ()  # releases, oldest first
+    history: History = field(default_factory=History)
     kept_releases: frozenset[str] = frozenset()  # releases whose backups still exist
 
-    @property
-    def latest(self) -> dict[str, Any] | None:
-        """The newest release, or None before the first push."""
-        return self.history[-1] if self.history else None
 
-
-def remote_state(conn: Connection, target: Target) -> RemoteState:
+def read_snapshot(shell: RemoteShell, target: Target) -> ServerSnapshot:
     """The manifest, the release history and the kept backups, in one command."""
-    result = conn.run(
+    result = shell.run(
         sh_script(
-            MANIFEST_SCRIPT, target.project_dir, target.remote_functions_dir, target.state_dir
+            scripts.load("snapshot"),
+            target.project_dir,
+            target.remote_functions_dir,
+            target.state_dir,
         ),
         check=False,
         what="listing the functions folder",
     )
-    host = conn.endpoint.hostname
-    if result.exit_status == _NO_PROJECT:
+    host = shell.hostname
+    if result.exit_status == RemoteExit.NO_PROJECT:
         raise RemoteError(
             f"project_dir {target.project_dir} does not exist on {host}",
             hint=f"fix targets.{target.name}.project_dir in edgesync.yaml: it is the folder "
             "holding the self-hosted Supabase docker-compose.yml",
         )
-    if result.exit_status == _NO_FUNCTIONS:
+    if result.exit_status == RemoteExit.NO_FUNCTIONS:
         raise RemoteError(
             f"the functions folder {target.remote_functions_dir} does not exist on {host}",
             hint=f"check targets.{target.name}.functions_dir (default volumes/functions)",
         )
-    if result.exit_status == _NO_SHA:
+    if result.exit_status == RemoteExit.NO_SHA256:
         raise RemoteError(
             f"sha256sum is not installed on {host}",
             hint="install coreutils (or busybox) on the server",
@@ -82,16 +62,16 @@ def remote_state(conn: Connection, target: Target) -> RemoteState:
             f"listing {target.remote_functions_dir} on {host} failed "
             f"(exit {result.exit_status}): {result.stderr_text or 'no error output'}"
         )
-    return parse_state_output(result.stdout, f"{target.state_dir}/history.jsonl")
+    return parse_snapshot(result.stdout, f"{target.state_dir}/history.jsonl")
 
 
 def parse_manifest_output(data: bytes) -> Manifest:
-    """Only the manifest part of MANIFEST_SCRIPT's output."""
-    return parse_state_output(data, "history").manifest
+    """Only the manifest part of the snapshot command's output."""
+    return parse_snapshot(data, "history").manifest
 
 
-def parse_state_output(data: bytes, history_name: str) -> RemoteState:
-    """Parse MANIFEST_SCRIPT's output: `d\\0path\\0`, `f\\0path\\0`… `h\\0` + sha256sum lines.
+def parse_snapshot(data: bytes, history_name: str) -> ServerSnapshot:
+    """Parse the snapshot output: `d\\0path\\0`, `f\\0path\\0`… `h\\0` + sha256sum lines.
 
     sha256sum's lines are matched against the names we already know, in order,
     accepting GNU's escaped form (leading backslash) and BusyBox's raw form.
@@ -133,17 +113,8 @@ def parse_state_output(data: bytes, history_name: str) -> RemoteState:
         raise RemoteError("the manifest command ended before hashing every file")
     kept = [e for e in entries if not is_ignored(e.path)]
     tops = [f for f in folders if "/" not in f and not is_ignored(f)]
-    history = []
-    for number, line in enumerate(history_text.decode("utf-8", "replace").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise RemoteError(f"{history_name} line {number} is not JSON: {e}") from None
-        if isinstance(record, dict):
-            history.append(record)
-    return RemoteState(Manifest.of(kept, tops), tuple(history), frozenset(releases))
+    history = parse_history(history_text.decode("utf-8", "replace"), history_name)
+    return ServerSnapshot(Manifest.of(kept, tops), history, frozenset(releases))
 
 
 def _rel(raw: bytes) -> str:

@@ -1,0 +1,33 @@
+"""`ls`: every function locally and on the server, with its deployment state."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from edgesync.actions.common import local_tree, server_snapshot
+from edgesync.context import Server, Workspace
+from edgesync.history import drifted, last_release_of
+from edgesync.local.imports import all_dependencies
+from edgesync.manifest import top_of
+from edgesync.plan import function_states
+from edgesync.results import LsResult
+from edgesync.ui import UI
+
+
+def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
+    """Functions side by side: not deployed, only on server, differs, in sync."""
+    tree = local_tree(ws, ui)
+    snapshot = server_snapshot(server, ui)
+    deps = all_dependencies(tree, tree.functions)
+    states = function_states(tree.manifest, snapshot.manifest, tree.functions, deps)
+    drift = drifted(snapshot.manifest, snapshot.history.releases)
+    last = last_release_of(snapshot.history.releases)
+    states = tuple(
+        replace(
+            s,
+            changed_on_server=tuple(p for p in drift if top_of(p) == s.name),
+            last_release=last.get(s.name),
+        )
+        for s in states
+    )
+    return LsResult(server.target.name, server.where(), states)

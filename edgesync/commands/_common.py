@@ -1,0 +1,41 @@
+"""What every command does around its action: load the workspace, open the server, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgesync.context import Options, Server, Workspace, open_server
+from edgesync.output import Output
+from edgesync.results import PushResult, Result, RollbackResult
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
+
+
+def options(ctx: typer.Context) -> Options:
+    """The global options given before the command."""
+    opts = ctx.obj
+    assert isinstance(opts, Options)
+    return opts
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    """edgesync.yaml and its chosen target."""
+    return Workspace.load(options(ctx))
+
+
+def server(ctx: typer.Context, ws: Workspace) -> Server:
+    """The target's server; its connection closes when the command ends."""
+    srv = open_server(ws.target, options(ctx))
+    ctx.call_on_close(srv.close)
+    return srv
+
+
+def finish(out: Output, result: Result) -> None:
+    """Render the result, then end with the error it carries (if any)."""
+    out.render(result)
+    if isinstance(result, PushResult):
+        out.step_summary(result)
+    if isinstance(result, (PushResult, RollbackResult)) and result.error is not None:
+        raise result.error

@@ -1,0 +1,132 @@
+"""What a command works with, made explicit.
+
+`Options` are the global options. A `Workspace` is the local side of one run:
+the config, the chosen target, the local tree and the git facts (the last two
+computed on first use: `lock status` never scans the tree). A `Server` is one
+deploy target with the `RemoteShell` that reaches it; a push to several servers
+would be a loop over `Server`s.
+
+paramiko is imported only when a server is opened, so `--version` and `--help`
+stay fast.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shlex
+import socket
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from types import TracebackType
+
+from edgesync import __version__
+from edgesync.config import Config, Target, find_config, load_config
+from edgesync.history import Actor
+from edgesync.local.tree import LocalTree, scan_local
+from edgesync.remote.shell import RemoteShell
+from edgesync.vcs import GitState, git_state
+
+
+@dataclass(frozen=True)
+class Options:
+    """The global options of one run."""
+
+    config_path: Path | None = None
+    target_name: str | None = None
+    verbose: bool = False
+    accept_new_host_key: bool = False
+    cwd: Path = field(default_factory=Path.cwd)
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The local side of one run: config, target, tree and git facts."""
+
+    config: Config
+    target: Target
+
+    @classmethod
+    def load(cls, options: Options) -> Workspace:
+        """edgesync.yaml from --config or found from the current folder up, and its target."""
+        config = load_config(options.config_path or find_config(options.cwd))
+        return cls(config, config.target(options.target_name))
+
+    @cached_property
+    def tree(self) -> LocalTree:
+        """The local functions tree, scanned once."""
+        return scan_local(self.config.functions_dir, self.config.exclude)
+
+    @cached_property
+    def git(self) -> GitState:
+        """The commit being deployed and whether the functions folder is dirty."""
+        folder = self.config.functions_dir.resolve()
+        return git_state(folder, folder)
+
+    def actor(self) -> Actor:
+        """Who deploys from here: recorded in the lock and the history."""
+        return Actor(
+            user=getpass.getuser(),
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            commit=self.git.commit,
+            dirty=self.git.dirty,
+            version=__version__,
+        )
+
+
+@dataclass
+class Server:
+    """One deploy target and the shell that reaches it (connected on first use)."""
+
+    target: Target
+    shell: RemoteShell
+
+    def where(self) -> str:
+        """user@host:/path of the remote functions folder, for headers."""
+        return f"{self.shell.description}:{self.target.remote_functions_dir}"
+
+    def close(self) -> None:
+        """Close the connection if one was opened."""
+        self.shell.close()
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_server(target: Target, options: Options) -> Server:
+    """A `Server` for `target` over SSH (~/.ssh/config applied; connects lazily)."""
+    from edgesync.remote.ssh import Connection, resolve_endpoint
+
+    endpoint = resolve_endpoint(
+        target.host,
+        user=target.user,
+        port=target.port,
+        identity_file=target.identity_file,
+        known_hosts_file=target.known_hosts_file,
+        label=target.name,
+    )
+    shell = Connection(
+        endpoint,
+        accept_new_host_key=options.accept_new_host_key,
+        trust_command=trust_command(target, options),
+    )
+    return Server(target, shell)
+
+
+def trust_command(target: Target, options: Options) -> str:
+    """The exact command that trusts this target's host key."""
+    words = ["edgesync"]
+    if options.config_path is not None:
+        words += ["-c", str(options.config_path)]
+    words += ["-t", target.name, "--accept-new-host-key", "ls"]
+    return shlex.join(words)

@@ -1,0 +1,600 @@
+"""Pure reasoning over the release history. No I/O here.
+
+A release is one line of `<state>/history.jsonl` on the server. This module
+turns those lines into typed `Release` records (validating ids and paths once,
+at parse time), replays them into what edgesync last put on the server (drift
+detection), plans a rollback from them, decides which backups retention
+removes, and builds the record and bundle a new release sends.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+from types import MappingProxyType
+from typing import Any, Literal
+
+from edgesync.errors import DriftError, UsageError
+from edgesync.manifest import Manifest, is_ignored, top_of
+from edgesync.plan import DeletePath, PushPlan, PutFile, ReplaceFunction, compare
+
+SCHEMA = 2  # lines without a "schema" key are schema 1 (read the same way)
+RELEASE_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$")
+MAX_LINE = (
+    16 << 20
+)  # a longer history line is not read (nor anything nested deeper than JSON allows)
+
+
+class BadRecord(ValueError):
+    """A history line that is not a release record edgesync can read."""
+
+
+def safe_path(path: object) -> bool:
+    """A relative path inside the functions folder: no `..`, not absolute, not ignored."""
+    if not isinstance(path, str) or not path or path.startswith("/") or "\0" in path:
+        return False
+    return ".." not in PurePosixPath(path).parts and not is_ignored(path)
+
+
+# --------------------------------------------------------------------------- the record
+
+
+@dataclass(frozen=True)
+class FunctionOp:
+    """A function folder replaced whole (or added, when it did not exist)."""
+
+    name: str
+    existed: bool
+    op: Literal["function"] = "function"
+
+    @property
+    def where(self) -> str:
+        """The path this operation changes."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class PutOp:
+    """One file outside function folders replaced or added."""
+
+    path: str
+    existed: bool
+    op: Literal["put"] = "put"
+
+    @property
+    def where(self) -> str:
+        """The path this operation changes."""
+        return self.path
+
+
+@dataclass(frozen=True)
+class DeleteOp:
+    """A server-only function folder or file removed."""
+
+    path: str
+    is_function: bool
+    op: Literal["delete"] = "delete"
+
+    @property
+    def where(self) -> str:
+        """The path this operation changes."""
+        return self.path
+
+
+Op = FunctionOp | PutOp | DeleteOp
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file a release uploaded, restored or deleted (what `history` shows)."""
+
+    path: str
+    action: str
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Release:
+    """One release as recorded in history.jsonl.
+
+    `ops` is None for lines written before operations were recorded (they hold
+    uploads only). `problem` is set when the record names a path outside the
+    functions folder or an id edgesync does not write: such a record is never
+    trusted for drift or rollback.
+    """
+
+    id: str
+    kind: str = "push"
+    time: str = ""
+    user: str = ""
+    host: str = ""
+    commit: str | None = None
+    dirty: bool = False
+    target: str = ""
+    functions: tuple[str, ...] = ()
+    deleted_functions: tuple[str, ...] = ()
+    files: tuple[FileRecord, ...] = ()
+    ops: tuple[Op, ...] | None = None
+    before: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    after: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    version: str = ""
+    rolled_back: tuple[str, ...] = ()
+    restores_before: str | None = None
+    schema: int = 1
+    problem: str | None = None
+
+    @classmethod
+    def from_json(cls, data: object) -> Release:
+        """Validate one decoded history line; BadRecord when the types are wrong."""
+        if not isinstance(data, dict):
+            raise BadRecord("not a JSON object")
+        rid = _str(data, "id", required=True)
+        ops = None
+        raw_ops = data.get("ops")
+        if raw_ops is not None:
+            if not isinstance(raw_ops, list):
+                raise BadRecord("ops: not a list")
+            ops = tuple(_op(o) for o in raw_ops)
+        files = data.get("files", [])
+        if not isinstance(files, list):
+            raise BadRecord("files: not a list")
+        rec = cls(
+            id=rid,
+            kind=_str(data, "kind") or "push",
+            time=_str(data, "time"),
+            user=_str(data, "user"),
+            host=_str(data, "host"),
+            commit=_str(data, "commit") or None,
+            dirty=bool(data.get("dirty", False)),
+            target=_str(data, "target"),
+            functions=_strs(data, "functions"),
+            deleted_functions=_strs(data, "deleted_functions"),
+            files=tuple(_file(f) for f in files),
+            ops=ops,
+            before=_hashes(data, "before"),
+            after=_hashes(data, "after"),
+            version=_str(data, "edgesync"),
+            rolled_back=_strs(data, "rolled_back"),
+            restores_before=_str(data, "restores_before") or None,
+            schema=_int(data, "schema", 1),
+        )
+        problem = rec.find_problem()
+        return rec if problem is None else replace(rec, problem=problem)
+
+    def find_problem(self) -> str | None:
+        """Why this record must not be trusted, or None."""
+        if not RELEASE_ID_RE.match(self.id):
+            return f"the history names a release id edgesync did not write: {self.id!r}"
+        for op in self.ops or ():
+            if not safe_path(op.where):
+                return f"release {self.id} names an unsafe path {op.where!r}: refusing to roll back"
+        for path in (*self.before, *self.after):
+            if not safe_path(path):
+                return f"release {self.id} names an unsafe path {path!r}: refusing to roll back"
+        return None
+
+    @property
+    def touched_functions(self) -> tuple[str, ...]:
+        """Function folders this release replaced or removed."""
+        return (*self.functions, *self.deleted_functions)
+
+    def to_json(self) -> dict[str, Any]:
+        """The history line (schema 2)."""
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "id": self.id,
+            "kind": self.kind,
+            "time": self.time,
+            "user": self.user,
+            "host": self.host,
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "target": self.target,
+            "functions": list(self.functions),
+            "deleted_functions": list(self.deleted_functions),
+            "files": [
+                {"path": f.path, "action": f.action} | ({"sha256": f.sha256} if f.sha256 else {})
+                for f in self.files
+            ],
+            "ops": [_op_json(op) for op in self.ops or ()],
+            "before": dict(self.before),
+            "after": dict(self.after),
+            "edgesync": self.version,
+        }
+        if self.kind == "rollback":
+            out["rolled_back"] = list(self.rolled_back)
+            out["restores_before"] = self.restores_before
+        return out
+
+
+def _str(data: Mapping[str, Any], key: str, *, required: bool = False) -> str:
+    value = data.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise BadRecord(f"{key}: expected a string")
+    return value
+
+
+def _int(data: Mapping[str, Any], key: str, default: int) -> int:
+    value = data.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRecord(f"{key}: expected a number")
+    return value
+
+
+def _strs(data: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = data.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRecord(f"{key}: expected a list of strings")
+    return tuple(value)
+
+
+def _hashes(data: Mapping[str, Any], key: str) -> Mapping[str, str]:
+    value = data.get(key) or {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise BadRecord(f"{key}: expected paths mapped to hashes")
+    return MappingProxyType(dict(value))
+
+
+def _file(f: object) -> FileRecord:
+    if not isinstance(f, dict):
+        raise BadRecord("files: expected objects")
+    sha = f.get("sha256")
+    if sha is not None and not isinstance(sha, str):
+        raise BadRecord("files: sha256 is not a string")
+    return FileRecord(_str(f, "path", required=True), _str(f, "action"), sha)
+
+
+def _op(o: object) -> Op:
+    if not isinstance(o, dict):
+        raise BadRecord("ops: expected objects")
+    kind = o.get("op")
+    if kind == "function":
+        return FunctionOp(_str(o, "name", required=True), bool(o.get("existed")))
+    if kind == "put":
+        return PutOp(_str(o, "path", required=True), bool(o.get("existed")))
+    if kind == "delete":
+        return DeleteOp(_str(o, "path", required=True), bool(o.get("is_function")))
+    raise BadRecord(f"ops: unknown operation {kind!r}")
+
+
+def _op_json(op: Op) -> dict[str, Any]:
+    if isinstance(op, FunctionOp):
+        return {"op": "function", "name": op.name, "existed": op.existed}
+    if isinstance(op, PutOp):
+        return {"op": "put", "path": op.path, "existed": op.existed}
+    return {"op": "delete", "path": op.path, "is_function": op.is_function}
+
+
+@dataclass(frozen=True)
+class History:
+    """The releases on the server, oldest first, and the lines that could not be read."""
+
+    releases: tuple[Release, ...] = ()
+    skipped: tuple[str, ...] = ()  # "history.jsonl line N: why", for warnings
+
+    @property
+    def latest(self) -> Release | None:
+        """The newest release, or None before the first push."""
+        return self.releases[-1] if self.releases else None
+
+    @property
+    def ids(self) -> list[str]:
+        """Release ids, oldest first."""
+        return [r.id for r in self.releases]
+
+
+def parse_history(text: str, name: str = "history.jsonl") -> History:
+    """Read history.jsonl; unreadable lines are skipped and named in `skipped`."""
+    releases: list[Release] = []
+    skipped: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            if len(line) > MAX_LINE:
+                raise BadRecord("line too long")
+            releases.append(Release.from_json(json.loads(line)))
+        except (BadRecord, ValueError, RecursionError) as e:
+            skipped.append(f"{name} line {number}: {e}")
+    return History(tuple(releases), tuple(skipped))
+
+
+def history_of(records: Iterable[Mapping[str, Any] | Release]) -> tuple[Release, ...]:
+    """Releases from decoded records (or releases), for callers and tests holding dicts."""
+    return tuple(r if isinstance(r, Release) else Release.from_json(dict(r)) for r in records)
+
+
+# --------------------------------------------------------------------------- drift
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """The server as the history says edgesync left it."""
+
+    files: Mapping[str, str]  # path -> sha256
+    functions: frozenset[str]  # function folders edgesync manages whole
+
+
+def recorded_state(history: Iterable[Release | Mapping[str, Any]]) -> Recorded:
+    """Replay the history, oldest first (records with a problem are not trusted)."""
+    files: dict[str, str] = {}
+    functions: set[str] = set()
+    for rec in history_of(history):
+        if rec.problem is not None:
+            continue
+        if rec.ops is None:  # recorded before ops existed: uploads only
+            for f in rec.files:
+                if f.action == "upload" and f.sha256:
+                    files[f.path] = f.sha256
+            continue
+        for op in rec.ops:
+            if isinstance(op, FunctionOp):
+                _drop(files, op.name)
+                functions.add(op.name)
+            elif isinstance(op, DeleteOp):
+                _drop(files, op.path)
+                functions.discard(op.path)
+        files.update(rec.after)
+    return Recorded(files, frozenset(functions))
+
+
+def _drop(files: dict[str, str], top: str) -> None:
+    for p in [p for p in files if p == top or p.startswith(top + "/")]:
+        del files[p]
+
+
+def drifted(remote: Manifest, history: Iterable[Release | Mapping[str, Any]]) -> tuple[str, ...]:
+    """Server paths that differ from what the last release recorded for them:
+    edited, deleted or (inside a managed function folder) added by hand."""
+    rec = recorded_state(history)
+    out = {
+        p for p, sha in rec.files.items() if (e := remote.files.get(p)) is None or e.sha256 != sha
+    }
+    out |= {p for p in remote.files if top_of(p) in rec.functions and p not in rec.files}
+    return tuple(sorted(out))
+
+
+def refuse_drift(drift: Sequence[str], *, force: bool, hint: str) -> None:
+    """Exit 8 when a release would overwrite files changed on the server outside edgesync."""
+    if drift and not force:
+        shown = ", ".join(drift[:5]) + (f" and {len(drift) - 5} more" if len(drift) > 5 else "")
+        raise DriftError(f"changed on the server outside edgesync: {shown}", hint=hint)
+
+
+def last_release_of(history: Iterable[Release]) -> dict[str, str]:
+    """For each function folder, the newest release that replaced or removed it."""
+    last: dict[str, str] = {}
+    for rec in history:  # oldest first: later releases win
+        for name in rec.touched_functions:
+            last[name] = rec.id
+    return last
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+@dataclass(frozen=True)
+class RollbackPlan:
+    """A rollback is a release too: its plan, the hashes it restores, the releases it undoes."""
+
+    plan: PushPlan
+    expected: Mapping[str, str]
+    undone: tuple[str, ...]  # release ids, oldest first
+    before_release: str  # the release the server goes back to before
+
+
+def rollback_plan(
+    history: Sequence[Release | Mapping[str, Any]],
+    kept: Collection[str],
+    remote: Manifest,
+    release: str | None,
+) -> RollbackPlan:
+    """Undo `release` (default: the latest) and every release after it.
+
+    For each function or file those releases touched, the state before the
+    oldest of them to touch it comes back from that release's backup.
+    """
+    releases = history_of(history)
+    if not releases:
+        raise UsageError("no release is recorded on the server: nothing to roll back")
+    ids = [r.id for r in releases]
+    if release is None:
+        start = len(releases) - 1
+    elif release in ids:
+        start = ids.index(release)
+    else:
+        raise UsageError(
+            f"no release '{release}' on the server",
+            hint="recent releases: " + ", ".join(reversed(ids[-5:])),
+        )
+    undone = releases[start:]
+    for rec in undone:
+        if rec.ops is None:
+            raise UsageError(f"release {rec.id} was recorded without the details a rollback needs")
+        if rec.id not in kept:
+            raise UsageError(
+                f"the backups of release {rec.id} were removed (keep_releases): "
+                f"cannot roll back to before {undone[0].id}",
+                hint="the oldest release that can be undone is "
+                + next((i for i in ids if i in kept), "none"),
+            )
+    first: dict[tuple[str, str], tuple[str, Op, Mapping[str, str]]] = {}
+    for rec in undone:
+        if rec.problem is not None:
+            raise UsageError(rec.problem, hint="the history on the server was edited by hand")
+        for op in rec.ops or ():
+            if isinstance(op, FunctionOp):
+                key = ("function", op.name)
+            elif isinstance(op, DeleteOp):
+                key = ("function" if op.is_function else "file", op.path)
+            else:
+                key = ("file", op.path)
+            first.setdefault(key, (rec.id, op, rec.before))
+    functions: list[ReplaceFunction] = []
+    puts: list[PutFile] = []
+    deletes: list[DeletePath] = []
+    expected: dict[str, str] = {}
+    for (kind, name), (rid, op, before) in sorted(first.items()):
+        existed_before = isinstance(op, DeleteOp) or bool(getattr(op, "existed", False))
+        source = f"releases/{rid}/before/{name}"
+        now = name in remote.folders if kind == "function" else name in remote.files
+        if kind == "function":
+            if existed_before:
+                functions.append(ReplaceFunction(name, now, (), (), (), source=source))
+                expected.update({p: s for p, s in before.items() if top_of(p) == name})
+            elif now:
+                deletes.append(DeletePath(name, True))
+        elif existed_before:
+            puts.append(PutFile(name, now, source=source))
+            if name in before:
+                expected[name] = before[name]
+        elif now:
+            deletes.append(DeletePath(name, False))
+    plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), compare(remote, remote, {}))
+    return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id)
+
+
+# --------------------------------------------------------------------------- new releases
+
+
+def new_release_id(now: datetime | None = None) -> str:
+    """Unique and readable: UTC time to the second plus random hex (order: the history's)."""
+    now = now or datetime.now(timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(2)
+
+
+def to_retire(
+    kept: Collection[str], history: Sequence[str], rid: str, keep: int
+) -> tuple[str, ...]:
+    """Release ids whose backups go once `rid` is recorded: all but the newest `keep`.
+
+    Newest is by position in the history (ids made in the same second do not
+    sort by time); backups of releases the history does not know (an
+    interrupted push that was undone) go first.
+    """
+    position = {r: i for i, r in enumerate(history)}
+    order = sorted(kept, key=lambda r: position.get(r, -1))  # oldest first
+    newest_first = [rid, *reversed([r for r in order if r != rid])]
+    return tuple(sorted(newest_first[keep:]))
+
+
+def replaced_on_server(plan: PushPlan, remote: Manifest) -> dict[str, str]:
+    """Server hashes of everything a release replaces or removes (what its backup keeps)."""
+    before: dict[str, str] = {}
+    for fn in plan.functions:
+        before.update({p: e.sha256 for p, e in remote.under(fn.name).items()})
+    for put in plan.puts:
+        if put.path in remote.files:
+            before[put.path] = remote.files[put.path].sha256
+    for d in plan.deletes:
+        before.update({p: e.sha256 for p, e in remote.under(d.path).items()})
+    return before
+
+
+def installed_by_push(plan: PushPlan, local: Manifest) -> dict[str, str]:
+    """Local hashes of everything a push installs (what the server must hold after it)."""
+    after: dict[str, str] = {}
+    for fn in plan.functions:
+        after.update({p: local.files[p].sha256 for p in (*fn.upload, *fn.keep)})
+    for put in plan.puts:
+        after[put.path] = local.files[put.path].sha256
+    return after
+
+
+def plan_ops(plan: PushPlan) -> tuple[Op, ...]:
+    """The plan's operations as recorded in the release (what rollback undoes)."""
+    ops: list[Op] = [FunctionOp(f.name, f.existed) for f in plan.functions]
+    ops += [PutOp(p.path, p.existed) for p in plan.puts]
+    ops += [DeleteOp(d.path, d.is_function) for d in plan.deletes]
+    return tuple(ops)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who makes a release: recorded in the history and in the lock."""
+
+    user: str
+    host: str
+    pid: int
+    commit: str | None
+    dirty: bool
+    version: str
+
+    @property
+    def short_commit(self) -> str:
+        """e.g. `1a2b3c4d+dirty`, or `-` outside git."""
+        if self.commit is None:
+            return "-"
+        return self.commit[:8] + ("+dirty" if self.dirty else "")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """Everything one release sends: the plan, its record, the hashes staged files must have."""
+
+    rid: str
+    plan: PushPlan
+    record: Release
+    expected: Mapping[str, str]
+    retire: tuple[str, ...] = ()
+
+
+def build_bundle(
+    plan: PushPlan,
+    *,
+    kind: Literal["push", "rollback"],
+    remote: Manifest,
+    expected: Mapping[str, str],
+    history: History,
+    kept: Collection[str],
+    keep: int,
+    actor: Actor,
+    target: str,
+    rid: str | None = None,
+    now: datetime | None = None,
+    rolled_back: tuple[str, ...] = (),
+    restores_before: str | None = None,
+) -> Bundle:
+    """The release a push or a rollback sends: its record, expected hashes, backups to retire.
+
+    `expected` maps every path the release installs to its hash (the record's
+    `after`); what it replaces is read off `remote` (the record's `before`).
+    """
+    rid = rid or new_release_id(now)
+    now = now or datetime.now(timezone.utc)
+    action = "upload" if kind == "push" else "restore"
+    installed = (*plan.uploads, *(x.path for x in plan.puts if x.source is not None))
+    files = [FileRecord(p, action, expected[p]) for p in installed if p in expected]
+    files += [FileRecord(f.name, action) for f in plan.functions if f.source is not None]
+    files += [FileRecord(p, "delete") for p in plan.removed]
+    record = Release(
+        id=rid,
+        kind=kind,
+        time=now.isoformat(timespec="seconds"),
+        user=actor.user,
+        host=actor.host,
+        commit=actor.commit,
+        dirty=actor.dirty,
+        target=target,
+        functions=tuple(f.name for f in plan.functions),
+        deleted_functions=tuple(d.path for d in plan.deletes if d.is_function),
+        files=tuple(files),
+        ops=plan_ops(plan),
+        before=MappingProxyType(replaced_on_server(plan, remote)),
+        after=MappingProxyType(dict(expected)),
+        version=actor.version,
+        rolled_back=rolled_back,
+        restores_before=restores_before,
+        schema=SCHEMA,
+    )
+    retire = to_retire(kept, history.ids, rid, keep)
+    return Bundle(rid, plan, record, MappingProxyType(dict(expected)), retire)

@@ -1,0 +1,1 @@
+"""The local side: the functions tree as files (`tree`) and as modules (`imports`)."""

@@ -1,0 +1,83 @@
+# shellcheck shell=sh
+# apply.sh STATE FD RID: the server-side half of a release, run by bootstrap.sh
+# once the tar stream is in staging. edgesync appends one call per operation to
+# these functions (every argument quoted), so the generated part stays small.
+#
+#   1. complete the staged folders: unchanged files, restored backups
+#   2. verify every staged file against its expected hash (sha256sum -c)
+#   3. swap: move what is replaced into the release's before/, install the new
+#      (the journal names the release: a killed swap is undone by the next push)
+#   4. commit: append the history line; retire old backups
+set -u
+state=$1 fd=$2 rid=$3
+S="$state/staging/$rid"
+R="$state/releases/$rid"
+N="$S/new"
+
+fail() { echo "edgesync: $*" >&2; exit "$EXIT_FAILED"; }
+stale() { echo "edgesync: $*" >&2; exit "$EXIT_STALE_PLAN"; }
+parent() { case $1 in */*) printf '%s' "${1%/*}" ;; *) printf . ;; esac; }
+
+# -- 1. staging
+stage_function() { mkdir -p "$N/$1" || fail "cannot stage $1"; }
+keep_file() {
+  if ! { mkdir -p "$N/$(parent "$1")" && cp -p "$fd/$1" "$N/$1"; }; then
+    stale "$1 changed on the server"
+  fi
+}
+restore_function() { cp -Rp "$state/$1" "$N/$2" || fail "cannot restore $2 from $1"; }
+restore_file() {
+  if ! { mkdir -p "$N/$(parent "$2")" && cp -p "$state/$1" "$N/$2"; }; then
+    fail "cannot restore $2 from $1"
+  fi
+}
+
+# -- 2. verification (names with a newline or a backslash are checked one by one)
+verify_staged() {
+  cd "$N" || fail "cannot enter staging"
+  [ ! -s ../checksums ] || sha256sum -c ../checksums >/dev/null 2>&1 || stale "staged files do not match"
+}
+check_hash() { [ "$(sha256sum < "$1")" = "$2  -" ] || stale "$1 does not match"; }
+
+# -- 3. swap
+begin_swap() {
+  cd / || true
+  mkdir -p "$R/before" || fail "cannot create the release folder"
+  cp "$S/undo.sh" "$S/release.json" "$R/" || fail "cannot write the release"
+  printf '%s\n' "$rid" > "$state/journal" || fail "cannot write the journal"
+}
+abort() {
+  echo "edgesync: $*" >&2
+  sh "$R/undo.sh" "$fd" "$R" >&2
+  rm -f "$state/journal"
+  exit "$EXIT_FAILED"
+}
+swap_function() { # NAME EXISTED
+  if [ "$2" = 1 ] && [ -e "$fd/$1" ]; then
+    mv "$fd/$1" "$R/before/$1" || abort "cannot move $1"
+  fi
+  mv "$N/$1" "$fd/$1" || abort "cannot install $1"
+}
+put_file() { # PATH EXISTED
+  p=$(parent "$1")
+  if [ "$2" = 1 ] && ! { mkdir -p "$R/before/$p" && cp -p "$fd/$1" "$R/before/$1"; }; then
+    abort "cannot back up $1"
+  fi
+  if ! { mkdir -p "$fd/$p" && mv -f "$N/$1" "$fd/$1"; }; then
+    abort "cannot install $1"
+  fi
+}
+delete_path() {
+  if ! { mkdir -p "$R/before/$(parent "$1")" && mv "$fd/$1" "$R/before/$1"; }; then
+    abort "cannot remove $1"
+  fi
+}
+
+# -- 4. commit
+commit_release() {
+  cat "$S/history.json" >> "$state/history.jsonl" || abort "cannot write the history"
+  rm -f "$state/journal"
+}
+retire() { rm -rf "$state/releases/$1"; }
+
+# -- the release (generated)

@@ -1,0 +1,34 @@
+# shellcheck shell=sh
+# undo.sh FD R: put back what a release replaced; safe at any point of its swap
+# (each step checks what is there first). edgesync appends one call per
+# operation, in reverse order.
+set -u
+fd=$1 R=$2
+rc=0
+parent() { case $1 in */*) printf '%s' "${1%/*}" ;; *) printf . ;; esac; }
+
+undo_delete() {
+  if [ -e "$R/before/$1" ] && [ ! -e "$fd/$1" ]; then
+    mkdir -p "$fd/$(parent "$1")"
+    mv "$R/before/$1" "$fd/$1" || rc=1
+  fi
+}
+undo_put() { # PATH EXISTED
+  if [ "$2" = 1 ]; then
+    if [ -e "$R/before/$1" ]; then mv -f "$R/before/$1" "$fd/$1" || rc=1; fi
+  else
+    rm -f "$fd/$1" || rc=1
+  fi
+}
+undo_function() { # NAME EXISTED
+  if [ "$2" = 1 ]; then
+    if [ -e "$R/before/$1" ]; then
+      rm -rf "${fd:?}/$1"
+      mv "$R/before/$1" "$fd/$1" || rc=1
+    fi
+  else
+    rm -rf "${fd:?}/$1" || rc=1
+  fi
+}
+
+# -- the release (generated)

@@ -1,0 +1,95 @@
+"""The seam between edgesync and a server: the `RemoteShell` protocol, quoting, and
+the exit codes shared by the server-side scripts and the Python that reads them.
+
+`remote/ssh.py` implements `RemoteShell` with paramiko; everything else in
+`remote/` takes a `RemoteShell`, so another transport (asyncssh, a local shell
+for tests) only has to implement these few methods.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Protocol
+
+
+class RemoteExit(IntEnum):
+    """Exit codes of edgesync's server-side scripts (`scripts/*.sh` use `$EXIT_<NAME>`)."""
+
+    OK = 0
+    FAILED = 5  # a step of the release failed; what it changed was undone
+    LOCKED = 6  # another deploy holds the lock
+    NO_PROJECT = 10  # project_dir does not exist
+    NO_FUNCTIONS = 11  # the functions folder does not exist
+    NO_SHA256 = 12  # sha256sum is missing on the server
+    NO_STATE = 20  # the state folder cannot be created or written
+    UPLOAD_INTERRUPTED = 21  # the tar stream ended early
+    RECOVERY_FAILED = 22  # undoing an interrupted release failed
+    STALE_PLAN = 75  # the server changed after the plan was made: plan again
+
+
+def exit_codes_prelude() -> str:
+    """Shell assignments `EXIT_<NAME>=<code>`, prepended to every script."""
+    codes = "".join(f"EXIT_{code.name}={code.value}\n" for code in RemoteExit)
+    return "# shellcheck disable=SC2034 # not every script uses every code\n" + codes
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a finished remote command returned."""
+
+    command: str
+    exit_status: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def stderr_text(self) -> str:
+        """stderr decoded, stripped, for messages."""
+        return self.stderr.decode("utf-8", "replace").strip()
+
+
+class RemoteShell(Protocol):
+    """Run commands on one server. Implementations connect lazily; `close()` is idempotent."""
+
+    @property
+    def description(self) -> str:
+        """`user@host[:port]`, for messages."""
+
+    @property
+    def hostname(self) -> str:
+        """The host name, for messages."""
+
+    def run(
+        self,
+        command: str,
+        *,
+        stdin: bytes | Iterable[bytes] | None = None,
+        check: bool = True,
+        timeout: float | None = None,
+        what: str | None = None,
+    ) -> RunResult:
+        """Run one command and collect its output (RemoteError on failure when `check`)."""
+
+    def stream_lines(
+        self, command: str, deadline: float | None = None
+    ) -> Iterator[tuple[str, str]]:
+        """Yield ('out'|'err', line) as lines arrive, then ('exit', status) when it failed."""
+
+    def read_file(self, path: str, limit: int = 8 << 20) -> bytes:
+        """At most `limit` bytes of one remote file."""
+
+    def close(self) -> None:
+        """Close the connection if one was opened."""
+
+
+def quote(*args: object) -> str:
+    """Shell-quote every argument for the remote POSIX shell."""
+    return " ".join(shlex.quote(str(a)) for a in args)
+
+
+def sh_script(script: str, *args: object) -> str:
+    """A command line that runs `script` with `sh -c` and positional arguments."""
+    return quote("sh", "-c", script, "sh", *args)

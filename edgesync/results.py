@@ -1,0 +1,258 @@
+"""What each command found or did: one frozen result per command, each with `to_json()`.
+
+`output.py` renders these for a terminal, as plain text, as JSON and as the CI
+step summary; nothing else builds JSON. A result may carry the error its
+command ends with (`error`): the result is shown first, then the error becomes
+the exit code (a failed restart after a recorded release, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from edgesync.errors import EdgesyncError
+from edgesync.history import Release
+from edgesync.plan import Comparison, FunctionState
+
+
+@dataclass(frozen=True)
+class Patch:
+    """A unified diff of one file, or a note that it is binary."""
+
+    path: str
+    text: str | None  # None: binary
+
+
+@dataclass(frozen=True)
+class DiffResult:
+    """`diff`: how local and server compare."""
+
+    target: str
+    where: str
+    comparison: Comparison
+    patches: tuple[Patch, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented `diff --json` shape."""
+        return comparison_json(self.comparison, self.target)
+
+
+def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
+    """A comparison as `diff --json` shows it."""
+    return {
+        "target": target,
+        "in_sync": comp.in_sync,
+        "changed_on_server": sorted(comp.changed_on_server),
+        "entries": [
+            {
+                "name": e.name,
+                "kind": e.kind.value,
+                "status": e.status.value,
+                "files": [{"path": f.path, "status": f.status.value} for f in e.files],
+            }
+            for e in comp.entries
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class LsResult:
+    """`ls`: every function with its deployment state."""
+
+    target: str
+    where: str
+    states: tuple[FunctionState, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """`ls --json`."""
+        return {
+            "target": self.target,
+            "functions": [
+                {
+                    "name": s.name,
+                    "local": s.local,
+                    "remote": s.remote,
+                    "state": s.state.value,
+                    "changed_files": list(s.changed_files),
+                    "changed_shared": list(s.changed_deps),
+                    "remote_entry_file": s.remote_has_entry,
+                    "changed_on_server": list(s.changed_on_server),
+                    "last_release": s.last_release,
+                }
+                for s in self.states
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class PlanPreview:
+    """A push's plan, shown before it is applied (the `diff` view of what will change)."""
+
+    target: str
+    where: str
+    comparison: Comparison
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """`push`: what was released (release None: nothing to push, or a dry run)."""
+
+    target: str
+    release: str | None
+    functions: tuple[str, ...] = ()
+    uploaded: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    bytes_sent: int = 0
+    recovered: str | None = None  # an interrupted release found and undone first
+    seconds: float = 0.0
+    restarted: bool = False
+    restart_command: str | None = None
+    commit: str = "-"  # the deployed commit, short (`1a2b3c4d+dirty`)
+    dry_run: bool = False
+    changed_on_server: tuple[str, ...] = ()
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`push --json`."""
+        files = [{"path": p, "action": "upload"} for p in self.uploaded]
+        files += [{"path": p, "action": "delete"} for p in self.deleted]
+        if self.dry_run:
+            return {
+                "target": self.target,
+                "dry_run": True,
+                "functions": list(self.functions),
+                "files": files,
+                "changed_on_server": list(self.changed_on_server),
+            }
+        return {
+            "target": self.target,
+            "release": self.release,
+            "functions": list(self.functions),
+            "files": files,
+            "restarted": self.restarted,
+        }
+
+
+@dataclass(frozen=True)
+class RollbackResult:
+    """`rollback`: the release that restored the state before `before_release`."""
+
+    target: str
+    release: str
+    rolled_back: tuple[str, ...]
+    before_release: str
+    functions: tuple[str, ...] = ()
+    restored: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    recovered: str | None = None
+    restarted: bool = False
+    restart_command: str | None = None
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`rollback --json`."""
+        return {
+            "target": self.target,
+            "release": self.release,
+            "rolled_back": list(self.rolled_back),
+            "functions": list(self.functions),
+            "files": [{"path": p, "action": "restore"} for p in self.restored]
+            + [{"path": p, "action": "delete"} for p in self.deleted],
+            "restarted": self.restarted,
+        }
+
+
+@dataclass(frozen=True)
+class RollbackPreview:
+    """What a rollback will do, shown before asking."""
+
+    target: str
+    undone: tuple[str, ...]
+    steps: tuple[str, ...]  # "restore fn/", "remove _shared/x.ts"
+    changed_on_server: tuple[str, ...] = ()
+
+
+def release_json(rec: Release) -> dict[str, Any]:
+    """A release as `history --json` shows it (without the internal hash maps)."""
+    return {
+        "id": rec.id,
+        "kind": rec.kind,
+        "time": rec.time,
+        "user": rec.user,
+        "host": rec.host,
+        "commit": rec.commit,
+        "dirty": rec.dirty,
+        "functions": list(rec.functions),
+        "deleted_functions": list(rec.deleted_functions),
+        "rolled_back": list(rec.rolled_back),
+        "files": [{"path": f.path, "action": f.action} for f in rec.files],
+    }
+
+
+@dataclass(frozen=True)
+class HistoryResult:
+    """`history`: releases, newest first."""
+
+    target: str
+    releases: tuple[Release, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """`history --json`."""
+        return {"target": self.target, "releases": [release_json(r) for r in self.releases]}
+
+
+@dataclass(frozen=True)
+class LockResult:
+    """`lock status` (and what `lock release` found)."""
+
+    target: str
+    held: bool
+    holder: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    server_process: str = "unknown"
+    client_process: str = "unknown"
+    released: bool = False
+
+    @property
+    def stale(self) -> bool:
+        """True when the deploy that took the lock is certainly no longer running."""
+        return self.held and self.server_process == "gone"
+
+    def to_json(self) -> dict[str, Any]:
+        """`lock status --json`."""
+        return {
+            "target": self.target,
+            "held": self.held,
+            "holder": dict(self.holder),
+            "server_process": self.server_process,
+            "client_process": self.client_process,
+            "stale": self.stale,
+        }
+
+
+@dataclass(frozen=True)
+class InitResult:
+    """`init`: the file written."""
+
+    path: Path
+    warnings: Sequence[str] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The path written."""
+        return {"path": str(self.path)}
+
+
+Result = (
+    DiffResult
+    | LsResult
+    | PushResult
+    | RollbackResult
+    | HistoryResult
+    | LockResult
+    | InitResult
+    | PlanPreview
+    | RollbackPreview
+)
