@@ -53,8 +53,10 @@ demo-down: install
 	$(BIN)/python -m sandbox down
 
 lint: install
-	$(BIN)/ruff check edgesync sandbox tests bench
+	$(BIN)/ruff check edgesync sandbox tests bench tools
+	$(BIN)/ruff format --check edgesync sandbox tests bench tools
 	$(BIN)/mypy
+	$(BIN)/python tools/check_scripts.py
 
 check: lint test
 

@@ -16,18 +16,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgesync import compare  # noqa: E402
-from edgesync import push as push_core  # noqa: E402
-from edgesync.session import Session  # noqa: E402
-from sandbox import start_sandbox  # noqa: E402
+from edgesync.actions.diff import diff  # noqa: E402
+from edgesync.actions.push import push  # noqa: E402
+from edgesync.context import Options, Workspace, open_server  # noqa: E402
+from edgesync.remote.ssh import Connection  # noqa: E402
+from edgesync.ui import SilentUI  # noqa: E402
+from sandbox import Sandbox, start_sandbox  # noqa: E402
 
 
-def write_config(repo: Path, sb, functions_dir: Path) -> Path:  # type: ignore[no-untyped-def]
+def write_config(repo: Path, sb: Sandbox, functions_dir: Path) -> Path:
     cfg = repo / "edgesync.yaml"
     cfg.write_text(
         f"functions_dir: {functions_dir}\n"
@@ -39,8 +42,9 @@ def write_config(repo: Path, sb, functions_dir: Path) -> Path:  # type: ignore[n
     return cfg
 
 
-def timed(fn, runs: int = 5) -> tuple[float, object]:  # type: ignore[no-untyped-def]
-    times, result = [], None
+def timed(fn: Callable[[], object], runs: int = 5) -> tuple[float, object]:
+    times: list[float] = []
+    result = None
     for _ in range(runs):
         t = time.perf_counter()
         result = fn()
@@ -49,22 +53,20 @@ def timed(fn, runs: int = 5) -> tuple[float, object]:  # type: ignore[no-untyped
 
 
 def diff_once(cfg: Path) -> object:
-    s = Session(config_path=cfg)
-    try:
-        return compare.diff(s)
-    finally:
-        s.close()
+    options = Options(config_path=cfg)
+    ws = Workspace.load(options)
+    with open_server(ws.target, options) as server:
+        return diff(ws, server, SilentUI())
 
 
 def push_once(cfg: Path, names: list[str]) -> tuple[int, int]:
     """Plan and apply a push (no restart/logs); returns (channels opened, files sent)."""
-    s = Session(config_path=cfg)
-    try:
-        planned = push_core.make_plan(s, names, prune=False)
-        _, result = push_core.execute(s, planned, names, False)
-        return s.connection.channels_opened, len(result.uploaded)
-    finally:
-        s.close()
+    options = Options(config_path=cfg)
+    ws = Workspace.load(options)
+    with open_server(ws.target, options) as server:
+        result = push(ws, server, SilentUI(), names, restart=False, require_clean=False)
+        assert isinstance(server.shell, Connection)
+        return server.shell.channels_opened, len(result.uploaded)
 
 
 def make_tree(root: Path, functions: int, files: int, size: int = 2000) -> None:
@@ -99,8 +101,12 @@ def main() -> None:
             # 2. push of one function of the example
             t0 = time.perf_counter()
             channels, sent = push_once(cfg, ["wpp-provision"])
-            rows.append(("push wpp-provision (2 files, no restart)",
-                         f"{(time.perf_counter() - t0) * 1000:.0f} ms, {channels} channels"))
+            rows.append(
+                (
+                    "push wpp-provision (2 files, no restart)",
+                    f"{(time.perf_counter() - t0) * 1000:.0f} ms, {channels} channels",
+                )
+            )
             # 3. diff on 200 functions x 5 files, server holding the same tree
             big = tmpd / "big"
             make_tree(big, 200, 5)

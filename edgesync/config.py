@@ -290,33 +290,36 @@ class _Reader:
         if name == "compose":
             value = self.checked(node, key, _command)
             return tuple(shlex.split(value))
-        if name == "service":
-            return self.checked(
-                node, key, lambda v: None if _SERVICE_RE.match(v) else "not a compose service name"
-            )
         if name == "restart_command":
             if self.scalar(node, key) is None:
                 return None
             return self.checked(node, key, _command)
-        if name == "url":
-            return self.checked(
-                node,
-                key,
-                lambda v: None if re.match(r"^https?://[^\s/]+", v) else "expected an http(s) URL",
-            )
-        if name == "host":
-            return self.checked(
-                node, key, lambda v: None if re.match(r"^[^\s@/]+$", v) else "not a host name"
-            )
-        if name == "user":
-            return self.checked(
-                node,
-                key,
-                lambda v: (
-                    None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", v) else "not a user name"
-                ),
-            )
-        raise AssertionError(name)  # pragma: no cover - _TARGET_KEYS and this stay in step
+        return self.checked(node, key, _TEXT_CHECKS[name])
+
+
+def _service(value: str) -> str | None:
+    return None if _SERVICE_RE.match(value) else "not a compose service name"
+
+
+def _url(value: str) -> str | None:
+    return None if re.match(r"^https?://[^\s/]+", value) else "expected an http(s) URL"
+
+
+def _host(value: str) -> str | None:
+    return None if re.match(r"^[^\s@/]+$", value) else "not a host name"
+
+
+def _user(value: str) -> str | None:
+    return None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", value) else "not a user name"
+
+
+# Target keys whose value is a string checked by a function (the rest are read above).
+_TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
+    "service": _service,
+    "url": _url,
+    "host": _host,
+    "user": _user,
+}
 
 
 def _show(value: object) -> str:

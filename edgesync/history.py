@@ -403,7 +403,32 @@ def rollback_plan(
     For each function or file those releases touched, the state before the
     oldest of them to touch it comes back from that release's backup.
     """
-    releases = history_of(history)
+    undone = _releases_to_undo(history_of(history), kept, release)
+    functions: list[ReplaceFunction] = []
+    puts: list[PutFile] = []
+    deletes: list[DeletePath] = []
+    expected: dict[str, str] = {}
+    for (kind, name), (rid, op, before) in sorted(_first_touches(undone).items()):
+        existed_before = isinstance(op, DeleteOp) or op.existed
+        source = f"releases/{rid}/before/{name}"
+        now = name in remote.folders if kind == "function" else name in remote.files
+        if kind == "function" and existed_before:
+            functions.append(ReplaceFunction(name, now, (), (), (), source=source))
+            expected.update({p: s for p, s in before.items() if top_of(p) == name})
+        elif existed_before:
+            puts.append(PutFile(name, existed=now, source=source))
+            if name in before:
+                expected[name] = before[name]
+        elif now:
+            deletes.append(DeletePath(name, is_function=kind == "function"))
+    plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), compare(remote, remote, {}))
+    return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id)
+
+
+def _releases_to_undo(
+    releases: Sequence[Release], kept: Collection[str], release: str | None
+) -> Sequence[Release]:
+    """`release` and every later one, each checked to be undoable (exit 2 otherwise)."""
     if not releases:
         raise UsageError("no release is recorded on the server: nothing to roll back")
     ids = [r.id for r in releases]
@@ -427,10 +452,18 @@ def rollback_plan(
                 hint="the oldest release that can be undone is "
                 + next((i for i in ids if i in kept), "none"),
             )
-    first: dict[tuple[str, str], tuple[str, Op, Mapping[str, str]]] = {}
     for rec in undone:
         if rec.problem is not None:
             raise UsageError(rec.problem, hint="the history on the server was edited by hand")
+    return undone
+
+
+def _first_touches(
+    undone: Sequence[Release],
+) -> dict[tuple[str, str], tuple[str, Op, Mapping[str, str]]]:
+    """For each function or file, the oldest undone release that touched it, and how."""
+    first: dict[tuple[str, str], tuple[str, Op, Mapping[str, str]]] = {}
+    for rec in undone:
         for op in rec.ops or ():
             if isinstance(op, FunctionOp):
                 key = ("function", op.name)
@@ -439,28 +472,7 @@ def rollback_plan(
             else:
                 key = ("file", op.path)
             first.setdefault(key, (rec.id, op, rec.before))
-    functions: list[ReplaceFunction] = []
-    puts: list[PutFile] = []
-    deletes: list[DeletePath] = []
-    expected: dict[str, str] = {}
-    for (kind, name), (rid, op, before) in sorted(first.items()):
-        existed_before = isinstance(op, DeleteOp) or bool(getattr(op, "existed", False))
-        source = f"releases/{rid}/before/{name}"
-        now = name in remote.folders if kind == "function" else name in remote.files
-        if kind == "function":
-            if existed_before:
-                functions.append(ReplaceFunction(name, now, (), (), (), source=source))
-                expected.update({p: s for p, s in before.items() if top_of(p) == name})
-            elif now:
-                deletes.append(DeletePath(name, True))
-        elif existed_before:
-            puts.append(PutFile(name, now, source=source))
-            if name in before:
-                expected[name] = before[name]
-        elif now:
-            deletes.append(DeletePath(name, False))
-    plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), compare(remote, remote, {}))
-    return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id)
+    return first
 
 
 # --------------------------------------------------------------------------- new releases

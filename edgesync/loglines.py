@@ -64,6 +64,7 @@ def select(
     lines: Iterable[LogLine],
     functions: Iterable[str] = (),
     grep: re.Pattern[str] | None = None,
+    *,
     boot_errors: bool = False,
 ) -> Iterator[LogLine]:
     """Keep lines of the named functions (all when none), matching `grep`.

@@ -68,7 +68,7 @@ def is_ignored(path: str) -> bool:
     return any(p in IGNORED_NAMES or p == ".env" or p.startswith(".env.") for p in parts)
 
 
-def classify(top: str, is_folder: bool) -> Kind | None:
+def classify(top: str, *, is_folder: bool) -> Kind | None:
     """The kind of a top-level name, or None when it is not ours to handle.
 
     `main` (the router) is a function by name but is excluded by callers unless

@@ -128,7 +128,7 @@ class Output:
     def progress(self, total: int, label: str) -> Iterator[Callable[[int], None]]:
         """A byte progress bar on a terminal; nothing otherwise."""
         if not (self.rich and not self.json_mode and total > 0):
-            yield lambda n: None
+            yield lambda _n: None
             return
         from rich.progress import BarColumn, DownloadColumn, TransferSpeedColumn
         from rich.progress import Progress as RichProgress
@@ -199,6 +199,7 @@ class Output:
         target: str,
         where: str,
         patches: Sequence[Patch] = (),
+        *,
         summary: bool = True,
     ) -> None:
         """`diff` (and a push's plan): one row per entry with its changed files."""

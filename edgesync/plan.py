@@ -73,12 +73,12 @@ def entry_names(local: Manifest, remote: Manifest) -> dict[str, Kind]:
     names: dict[str, Kind] = {}
     for manifest in (local, remote):
         for top in manifest.folders:
-            kind = classify(top, True)
+            kind = classify(top, is_folder=True)
             if kind is not None:
                 names[top] = kind
         for path in manifest.files:
             if "/" not in path:
-                kind = classify(path, False)
+                kind = classify(path, is_folder=False)
                 if kind is not None:
                     names.setdefault(path, kind)
     return names
@@ -102,7 +102,7 @@ def compare(
         selected = selection
     entries = []
     for name, only in selected.items():
-        kind = kinds.get(name) or classify(name, True) or Kind.FUNCTION
+        kind = kinds.get(name) or classify(name, is_folder=True) or Kind.FUNCTION
         entries.append(_compare_entry(name, kind, local, remote, only))
     entries.sort(key=lambda e: (_KIND_ORDER[e.kind], e.name))
     return Comparison(tuple(entries))
@@ -170,7 +170,9 @@ def function_states(
     deps: Mapping[str, Collection[str]],
 ) -> tuple[FunctionState, ...]:
     """Every function on either side (except `main`), with its deployment state."""
-    remote_functions = {top for top in remote.folders if classify(top, True) is Kind.FUNCTION}
+    remote_functions = {
+        top for top in remote.folders if classify(top, is_folder=True) is Kind.FUNCTION
+    }
     names = sorted((set(local_functions) | remote_functions) - {ROUTER})
     out = []
     for name in names:
@@ -289,6 +291,7 @@ def plan_push(
     local_functions: Collection[str],
     names: Collection[str],
     deps: Mapping[str, Collection[str]],
+    *,
     prune: bool = False,
 ) -> PushPlan:
     """Decide what a push changes.
@@ -323,13 +326,13 @@ def plan_push(
             )
         elif entry.kind is Kind.FUNCTION:
             if prune and entry.status is Status.REMOVED and entry.name != ROUTER:
-                deletes.append(DeletePath(entry.name, True))
+                deletes.append(DeletePath(entry.name, is_function=True))
         else:
             for f in entry.files:
                 if f.status in (Status.ADDED, Status.MODIFIED):
-                    puts.append(PutFile(f.path, f.status is Status.MODIFIED))
+                    puts.append(PutFile(f.path, existed=f.status is Status.MODIFIED))
                 elif f.status is Status.REMOVED and prune:
-                    deletes.append(DeletePath(f.path, False))
+                    deletes.append(DeletePath(f.path, is_function=False))
     plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), comp)
     # What is shown is what will happen: no unchanged files, no removals that won't be made.
     touched = set(plan.uploads) | set(plan.removed)

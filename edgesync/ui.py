@@ -61,15 +61,15 @@ class SilentUI:
     def log_line(self, line: LogLine) -> None:
         """Ignored."""
 
-    def confirm(self, question: str) -> bool:
+    def confirm(self, question: str) -> bool:  # noqa: ARG002
         """Always no."""
         return False
 
-    def ask(self, question: str, default: str | None = None) -> str:
+    def ask(self, question: str, default: str | None = None) -> str:  # noqa: ARG002
         """The default, or nothing."""
         return default or ""
 
     @contextmanager
-    def progress(self, total: int, label: str) -> Iterator[Callable[[int], None]]:
+    def progress(self, total: int, label: str) -> Iterator[Callable[[int], None]]:  # noqa: ARG002
         """Counts nothing."""
-        yield lambda n: None
+        yield lambda _n: None

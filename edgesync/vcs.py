@@ -33,11 +33,11 @@ def git_state(path: Path, only: Path | None = None) -> GitState:
     try:
         repo = git.Repo(path, search_parent_directories=True)
     except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        return GitState(None, False)
+        return GitState(None, dirty=False)
     try:
         commit = repo.head.commit.hexsha
     except ValueError:  # a repository without commits yet
-        return GitState(None, True)
+        return GitState(None, dirty=True)
     try:
         branch: str | None = repo.active_branch.name
     except TypeError:  # detached HEAD (CI checkouts)

@@ -8,10 +8,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import git
 import pytest
 
+from sandbox import Sandbox
 from tests.helpers import Project, target_yaml
 
 A = "import { x } from '../_shared/x.ts'\nDeno.serve(() => new Response(x))\n"
@@ -25,7 +27,7 @@ def commit(repo: git.Repo, message: str) -> str:
 
 
 @pytest.fixture
-def repo(project: Project, sandbox) -> tuple[Project, git.Repo]:  # type: ignore[no-untyped-def]
+def repo(project: Project, sandbox: Sandbox) -> tuple[Project, git.Repo]:
     p = project
     p.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
     p.write("fn-a/index.ts", A)
@@ -39,7 +41,7 @@ def repo(project: Project, sandbox) -> tuple[Project, git.Repo]:  # type: ignore
     return p, r
 
 
-def clean_env(sandbox, tmp_path: Path, **extra: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def clean_env(sandbox: Sandbox, tmp_path: Path, **extra: str) -> dict[str, str]:
     """No ~/.ssh, no agent, CI=true, credentials only from the environment."""
     home = tmp_path / "ci-home"
     home.mkdir(exist_ok=True)
@@ -54,7 +56,7 @@ def clean_env(sandbox, tmp_path: Path, **extra: str) -> dict[str, str]:  # type:
     return env
 
 
-def ci_config(p: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def ci_config(p: Project, sandbox: Sandbox) -> None:
     """A config with no key and no known_hosts file: all from the environment."""
     p.config.write_text(
         target_yaml(host=sandbox.host, port=sandbox.port, project_dir=sandbox.project_dir)
@@ -73,7 +75,9 @@ def run_ci(p: Project, env: dict[str, str], *args: str) -> subprocess.CompletedP
     )
 
 
-def test_clean_environment_credentials_only_from_env(repo, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_clean_environment_credentials_only_from_env(
+    repo: tuple[Project, git.Repo], sandbox: Sandbox, tmp_path: Path
+) -> None:
     p, r = repo
     ci_config(p, sandbox)
     commit(r, "ci config")
@@ -100,7 +104,9 @@ def test_clean_environment_credentials_only_from_env(repo, sandbox, tmp_path: Pa
     assert json.loads(run_ci(p, env, "ls", "--json").stdout)["target"] == "sandbox"
 
 
-def test_env_known_hosts_is_the_only_trust(repo, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_env_known_hosts_is_the_only_trust(
+    repo: tuple[Project, git.Repo], sandbox: Sandbox, tmp_path: Path
+) -> None:
     p, _ = repo
     ci_config(p, sandbox)
     other = tmp_path / "other"
@@ -117,7 +123,7 @@ def test_env_known_hosts_is_the_only_trust(repo, sandbox, tmp_path: Path) -> Non
     assert res.returncode == 0, res.stderr  # without the variable, ~/.ssh/known_hosts is used
 
 
-def test_bad_env_key(repo, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_env_key(repo: tuple[Project, git.Repo], sandbox: Sandbox, tmp_path: Path) -> None:
     p, _ = repo
     ci_config(p, sandbox)
     res = run_ci(p, clean_env(sandbox, tmp_path, EDGESYNC_SSH_KEY="not a key"), "diff")
@@ -126,13 +132,13 @@ def test_bad_env_key(repo, sandbox, tmp_path: Path) -> None:  # type: ignore[no-
     assert "not a key" not in res.stderr
 
 
-def changed(p: Project, *args: str):  # type: ignore[no-untyped-def]
+def changed(p: Project, *args: str) -> tuple[Any, str]:
     res = p.run("push", "--changed", "--json", "--no-logs", *args)
     assert res.code == 0, res.err
     return res.json(), res.err
 
 
-def test_changed_selects_by_git_history(repo, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_changed_selects_by_git_history(repo: tuple[Project, git.Repo], sandbox: Sandbox) -> None:
     p, r = repo
     data, err = changed(p)
     assert "no release yet; comparing content" in err
@@ -161,7 +167,9 @@ def test_changed_selects_by_git_history(repo, sandbox) -> None:  # type: ignore[
     assert "no function changed since" in err
 
 
-def test_changed_after_rebase_falls_back_to_content(repo, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_changed_after_rebase_falls_back_to_content(
+    repo: tuple[Project, git.Repo], sandbox: Sandbox
+) -> None:
     p, r = repo
     changed(p)  # release recorded at the initial commit
     p.write("fn-b/index.ts", B + "// amended history\n")
@@ -172,7 +180,9 @@ def test_changed_after_rebase_falls_back_to_content(repo, sandbox) -> None:  # t
     assert data["functions"] == ["fn-b"]
 
 
-def test_changed_in_a_shallow_clone(repo, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_changed_in_a_shallow_clone(
+    repo: tuple[Project, git.Repo], sandbox: Sandbox, tmp_path: Path
+) -> None:
     p, r = repo
     changed(p)
     p.write("fn-a/index.ts", A + "// v2\n")
@@ -187,7 +197,9 @@ def test_changed_in_a_shallow_clone(repo, sandbox, tmp_path: Path) -> None:  # t
     assert data["functions"] == ["fn-a"]
 
 
-def test_require_clean(repo, sandbox, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+def test_require_clean(
+    repo: tuple[Project, git.Repo], sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
     p, _ = repo
     p.write("fn-a/index.ts", A + "// uncommitted\n")
     monkeypatch.setenv("CI", "true")

@@ -5,20 +5,21 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from sandbox import Sandbox
 from tests.helpers import Project
 
 
-def server_write(sandbox, rel: str, text: str) -> None:  # type: ignore[no-untyped-def]
+def server_write(sandbox: Sandbox, rel: str, text: str) -> None:
     path = sandbox.functions_dir / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
 
 
-def copy_server_hello(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def copy_server_hello(project: Project, sandbox: Sandbox) -> None:
     project.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
 
 
-def test_diff_json_shape(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_diff_json_shape(project: Project, sandbox: Sandbox) -> None:
     copy_server_hello(project, sandbox)
     project.write("wpp-create/index.ts", "import '../_shared/wpp.ts'\n")
     project.write("_shared/wpp.ts", "export const v = 2\n")
@@ -47,7 +48,7 @@ def test_diff_json_shape(project: Project, sandbox) -> None:  # type: ignore[no-
     ]
 
 
-def test_diff_text_and_exit_code(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_diff_text_and_exit_code(project: Project, sandbox: Sandbox) -> None:
     copy_server_hello(project, sandbox)
     r = project.run("diff", "--exit-code")
     assert r.code == 0, r.err
@@ -60,7 +61,7 @@ def test_diff_text_and_exit_code(project: Project, sandbox) -> None:  # type: ig
     assert project.run("diff").code == 0  # without --exit-code a difference is not a failure
 
 
-def test_diff_named_function_shows_its_shared_files(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_diff_named_function_shows_its_shared_files(project: Project, sandbox: Sandbox) -> None:
     copy_server_hello(project, sandbox)
     project.write("wpp-create/index.ts", "import { x } from '../_shared/wpp.ts'\n")
     project.write("_shared/wpp.ts", "import './cors.ts'\nexport const x = 1\n")
@@ -72,7 +73,7 @@ def test_diff_named_function_shows_its_shared_files(project: Project, sandbox) -
     assert files == {"wpp-create/index.ts", "_shared/wpp.ts", "_shared/cors.ts"}
 
 
-def test_diff_unknown_name(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_diff_unknown_name(project: Project, sandbox: Sandbox) -> None:
     project.write("wpp-create/index.ts", "x\n")
     r = project.run("diff", "wpp-craete")
     assert r.code == 2
@@ -80,7 +81,7 @@ def test_diff_unknown_name(project: Project, sandbox) -> None:  # type: ignore[n
     assert "wpp-create" in r.err
 
 
-def test_diff_patch(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_diff_patch(project: Project, sandbox: Sandbox) -> None:
     project.write("hello/index.ts", "line one\nline two changed\n")
     server_write(sandbox, "hello/index.ts", "line one\nline two\n")
     project.write("hello/logo.png", b"\x89PNG\0\0new")
@@ -102,7 +103,7 @@ AWKWARD = [
 ]
 
 
-def test_awkward_names_round_trip(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_awkward_names_round_trip(project: Project, sandbox: Sandbox) -> None:
     copy_server_hello(project, sandbox)
     for i, name in enumerate(AWKWARD):
         project.write(name, f"v{i}\n")
@@ -121,7 +122,7 @@ def test_awkward_names_round_trip(project: Project, sandbox) -> None:  # type: i
     assert changed == [AWKWARD[3]]
 
 
-def test_ls(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_ls(project: Project, sandbox: Sandbox) -> None:
     copy_server_hello(project, sandbox)
     project.write("wpp-provision/index.ts", "import '../_shared/wpp.ts'\n")
     project.write("wpp-create/index.ts", "import '../_shared/wpp.ts'\n")
@@ -145,7 +146,7 @@ def test_ls(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
     assert states["wpp-provision"] == "not deployed"
 
 
-def test_outside_symlink_refused(project: Project, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_outside_symlink_refused(project: Project, sandbox: Sandbox, tmp_path: Path) -> None:
     secret = tmp_path / "secret.txt"
     secret.write_text("do not upload\n")
     project.write("hello/index.ts", "x\n")
@@ -155,7 +156,7 @@ def test_outside_symlink_refused(project: Project, sandbox, tmp_path: Path) -> N
     assert "hello/leak.txt" in r.err and "leaves the functions folder" in r.err
 
 
-def test_missing_project_dir(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_missing_project_dir(project: Project, sandbox: Sandbox) -> None:
     text = project.config.read_text().replace(str(sandbox.project_dir), "/nonexistent/supabase")
     project.config.write_text(text)
     r = project.run("diff")
@@ -163,14 +164,14 @@ def test_missing_project_dir(project: Project, sandbox) -> None:  # type: ignore
     assert "project_dir /nonexistent/supabase does not exist" in r.err
 
 
-def test_missing_functions_folder(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_missing_functions_folder(project: Project, sandbox: Sandbox) -> None:
     project.config.write_text(project.config.read_text() + "    functions_dir: volumes/nope\n")
     r = project.run("ls")
     assert r.code == 5
     assert "volumes/nope does not exist" in r.err
 
 
-def test_remote_hashes_are_real(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_remote_hashes_are_real(project: Project, sandbox: Sandbox) -> None:
     """Equal content means unchanged, even when only one byte differs it does not."""
     body = "x" * 100_000
     project.write("big/index.ts", body + "a")

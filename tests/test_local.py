@@ -292,7 +292,7 @@ def test_negated_exclude_is_refused() -> None:
     ],
 )
 def test_exclude_rule_table(pattern: str, path: str, is_dir: bool, expected: bool) -> None:
-    assert ExcludeRules([pattern]).matches(path, is_dir) is expected
+    assert ExcludeRules([pattern]).matches(path, is_dir=is_dir) is expected
 
 
 def test_excludes_checks_parent_folders() -> None:

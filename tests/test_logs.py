@@ -10,6 +10,7 @@ import sys
 import time
 
 from edgesync.loglines import attribute, select
+from sandbox import Sandbox
 from tests.helpers import Project
 
 LOG = [
@@ -57,7 +58,7 @@ def test_select_by_function_and_grep() -> None:
     assert boot[-1].startswith("worker boot error")
 
 
-def fill(sandbox) -> None:  # type: ignore[no-untyped-def]
+def fill(sandbox: Sandbox) -> None:
     sandbox.request("hello")
     sandbox.append_log("serving the request with /home/deno/functions/wpp-provision")
     sandbox.append_log("[Info] provisioning school 42")
@@ -65,7 +66,7 @@ def fill(sandbox) -> None:  # type: ignore[no-untyped-def]
     sandbox.request("missing")
 
 
-def test_logs_by_function(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_logs_by_function(project: Project, sandbox: Sandbox) -> None:
     fill(sandbox)
     r = project.run("logs", "wpp-provision")
     assert r.code == 0, r.err
@@ -79,7 +80,7 @@ def test_logs_by_function(project: Project, sandbox) -> None:  # type: ignore[no
     assert call["argv"][:4] == ["compose", "logs", "--no-color", "--tail"]
 
 
-def test_logs_grep_and_tail(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_logs_grep_and_tail(project: Project, sandbox: Sandbox) -> None:
     fill(sandbox)
     r = project.run("logs", "--grep", "PROVISION")
     assert r.code == 0, r.err
@@ -99,14 +100,14 @@ def test_logs_grep_and_tail(project: Project, sandbox) -> None:  # type: ignore[
     )
 
 
-def test_logs_bad_input(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_logs_bad_input(project: Project, sandbox: Sandbox) -> None:
     r = project.run("logs", "--grep", "(")
     assert r.code == 2 and "not a valid regular expression" in r.err
     r = project.run("logs", "--since", "yesterday")
     assert r.code == 2 and "--since" in r.err
 
 
-def test_logs_compose_failure(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_logs_compose_failure(project: Project, sandbox: Sandbox) -> None:
     project.config.write_text(project.config.read_text() + "    service: edge\n")
     r = project.run("logs")
     assert r.code == 5
@@ -114,7 +115,9 @@ def test_logs_compose_failure(project: Project, sandbox) -> None:  # type: ignor
     assert "targets.sandbox.service" in r.err
 
 
-def test_follow_stops_cleanly_and_leaves_no_remote_process(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_follow_stops_cleanly_and_leaves_no_remote_process(
+    project: Project, sandbox: Sandbox
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgesync", "-c", str(project.config), "logs", "-f"],
         stdout=subprocess.PIPE,

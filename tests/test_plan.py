@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from edgesync.manifest import FileEntry, Kind, Manifest
-from edgesync.plan import Deployment, Status, compare, function_states, selection_for
+from edgesync.plan import (
+    Comparison,
+    Deployment,
+    EntryDiff,
+    Status,
+    compare,
+    function_states,
+    selection_for,
+)
 
 
 def m(files: dict[str, str], folders: tuple[str, ...] = ()) -> Manifest:
@@ -34,7 +42,7 @@ REMOTE = m(
 )
 
 
-def by_name(comp):  # type: ignore[no-untyped-def]
+def by_name(comp: Comparison) -> dict[str, EntryDiff]:
     return {e.name: e for e in comp.entries}
 
 

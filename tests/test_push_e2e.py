@@ -9,9 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sandbox import Sandbox
 from tests.helpers import Project
 
 WPP = "export async function wpp() { return fetch('https://wpp', { signal: AbortSignal.timeout(10000) }) }\n"
@@ -23,7 +25,7 @@ PROVISION = (
 
 
 @pytest.fixture
-def project(project: Project, sandbox) -> Project:  # type: ignore[no-untyped-def]
+def project(project: Project, sandbox: Sandbox) -> Project:
     p = project
     p.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
     p.write("wpp-provision/index.ts", PROVISION)
@@ -36,11 +38,11 @@ def project(project: Project, sandbox) -> Project:  # type: ignore[no-untyped-de
     return p
 
 
-def state(sandbox) -> Path:  # type: ignore[no-untyped-def]
+def state(sandbox: Sandbox) -> Path:
     return sandbox.project_dir / ".edgesync"
 
 
-def history(sandbox) -> list[dict]:  # type: ignore[no-untyped-def]
+def history(sandbox: Sandbox) -> list[dict[str, Any]]:
     path = state(sandbox) / "history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
@@ -51,7 +53,7 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def test_push_one_function_with_its_shared_files(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_push_one_function_with_its_shared_files(project: Project, sandbox: Sandbox) -> None:
     env_before = (sandbox.functions_dir / ".env").read_bytes()
     main_before = snapshot(sandbox.functions_dir / "main")
     r = project.run("push", "wpp-provision", "--json", "--no-logs")
@@ -95,7 +97,7 @@ def test_push_one_function_with_its_shared_files(project: Project, sandbox) -> N
     assert len([c for c in sandbox.calls() if "restart" in c["argv"]]) == 1
 
 
-def test_push_mirrors_the_function_folder(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_push_mirrors_the_function_folder(project: Project, sandbox: Sandbox) -> None:
     project.write("wpp-provision/old.ts", "old\n")
     assert project.run("push", "wpp-provision", "--no-logs").code == 0
     (project.functions / "wpp-provision/old.ts").unlink()
@@ -113,7 +115,7 @@ def test_push_mirrors_the_function_folder(project: Project, sandbox) -> None:  #
     assert (before / "old.ts").read_text() == "old\n"
 
 
-def test_shared_files_are_never_lost_without_prune(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_shared_files_are_never_lost_without_prune(project: Project, sandbox: Sandbox) -> None:
     (sandbox.functions_dir / "_shared").mkdir()
     (sandbox.functions_dir / "_shared/server-only.ts").write_text("keep me\n")
     assert project.run("push", "--no-logs").code == 0
@@ -121,7 +123,7 @@ def test_shared_files_are_never_lost_without_prune(project: Project, sandbox) ->
     assert (sandbox.functions_dir / "_shared/unrelated.ts").exists()  # push-all: every file
 
 
-def test_dry_run_changes_nothing(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_dry_run_changes_nothing(project: Project, sandbox: Sandbox) -> None:
     before = snapshot(sandbox.project_dir)
     r = project.run("push", "--dry-run")
     assert r.code == 0, r.err
@@ -131,14 +133,14 @@ def test_dry_run_changes_nothing(project: Project, sandbox) -> None:  # type: ig
     assert [c for c in sandbox.calls() if "restart" in c["argv"]] == []
 
 
-def test_unknown_function(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_function(project: Project, sandbox: Sandbox) -> None:
     r = project.run("push", "wpp-provison")
     assert r.code == 2
     assert "'wpp-provison' is not a local function" in r.err and "wpp-provision" in r.err
     assert not state(sandbox).exists()
 
 
-def test_lock_held(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_lock_held(project: Project, sandbox: Sandbox) -> None:
     lock = state(sandbox) / "lock"
     lock.mkdir(parents=True)
     (lock / "info.json").write_text(
@@ -159,7 +161,7 @@ def test_lock_held(project: Project, sandbox) -> None:  # type: ignore[no-untype
     assert lock.exists()  # someone else's lock is left alone
 
 
-def test_failing_restart(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_failing_restart(project: Project, sandbox: Sandbox) -> None:
     (sandbox.state_dir / "fail-restart").touch()
     r = project.run("push", "wpp-provision")
     assert r.code == 5
@@ -169,14 +171,14 @@ def test_failing_restart(project: Project, sandbox) -> None:  # type: ignore[no-
     assert (sandbox.functions_dir / "wpp-provision/index.ts").exists()
 
 
-def test_docker_permission_denied_hint(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_docker_permission_denied_hint(project: Project, sandbox: Sandbox) -> None:
     (sandbox.state_dir / "deny").touch()
     r = project.run("push", "wpp-provision")
     assert r.code == 5
     assert "docker group" in r.err and "sudo docker compose" in r.err
 
 
-def test_restart_command_override(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_restart_command_override(project: Project, sandbox: Sandbox) -> None:
     project.config.write_text(
         project.config.read_text() + "    restart_command: docker restart supabase-edge-functions\n"
     )
@@ -186,13 +188,13 @@ def test_restart_command_override(project: Project, sandbox) -> None:  # type: i
     assert restarts[-1]["cwd"] == str(sandbox.project_dir)
 
 
-def test_no_restart(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_no_restart(project: Project, sandbox: Sandbox) -> None:
     r = project.run("push", "wpp-provision", "--no-restart", "--json")
     assert r.code == 0 and r.json()["restarted"] is False
     assert [c for c in sandbox.calls() if "restart" in c["argv"]] == []
 
 
-def test_prune(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_prune(project: Project, sandbox: Sandbox) -> None:
     (sandbox.functions_dir / "legacy").mkdir()
     (sandbox.functions_dir / "legacy/index.ts").write_text("old\n")
     r = project.run("push", "--prune")  # no TTY, no --yes: refused
@@ -207,7 +209,9 @@ def test_prune(project: Project, sandbox) -> None:  # type: ignore[no-untyped-de
     assert release["deleted_functions"] == ["legacy"]
 
 
-def test_logs_after_push_show_the_function_and_boot_errors(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_logs_after_push_show_the_function_and_boot_errors(
+    project: Project, sandbox: Sandbox
+) -> None:
     sandbox.append_log("serving the request with /home/deno/functions/hello")
     sandbox.append_log("[Info] old line from hello")
     r = project.run("push", "wpp-provision", "--logs-seconds", "1")
@@ -216,7 +220,7 @@ def test_logs_after_push_show_the_function_and_boot_errors(project: Project, san
     assert "old line from hello" not in r.out
 
 
-def test_failed_swap_is_undone(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_failed_swap_is_undone(project: Project, sandbox: Sandbox) -> None:
     """A failure in the middle of the swap puts back what was already replaced."""
     assert project.run("push", "wpp-provision", "--no-logs").code == 0
     old = snapshot(sandbox.functions_dir)
@@ -234,7 +238,7 @@ def test_failed_swap_is_undone(project: Project, sandbox) -> None:  # type: igno
     assert len(history(sandbox)) == 1
 
 
-def test_interrupted_swap_is_repaired_by_the_next_push(project: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_interrupted_swap_is_repaired_by_the_next_push(project: Project, sandbox: Sandbox) -> None:
     """A journal left by a server process killed mid-swap: the next push undoes it, then pushes."""
     (sandbox.functions_dir / "wpp-provision").mkdir()
     (sandbox.functions_dir / "wpp-provision/index.ts").write_text("// old\n")
@@ -251,7 +255,7 @@ def test_interrupted_swap_is_repaired_by_the_next_push(project: Project, sandbox
     assert not (state(sandbox) / "journal").exists()
 
 
-def test_killed_push_leaves_old_or_new(project: Project, sandbox, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_killed_push_leaves_old_or_new(project: Project, sandbox: Sandbox, tmp_path: Path) -> None:
     (sandbox.functions_dir / "wpp-provision").mkdir()
     (sandbox.functions_dir / "wpp-provision/index.ts").write_text("// old\n")
     old = snapshot(sandbox.functions_dir)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from edgesync.errors import UsageError
@@ -93,7 +95,9 @@ def test_rollback_latest_only() -> None:
         ),
     ],
 )
-def test_rollback_refusals(history, kept, release, message) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_refusals(
+    history: list[dict[str, Any]], kept: set[str], release: str | None, message: str
+) -> None:
     with pytest.raises(UsageError) as info:
         rollback_plan(history, kept, m({}), release)
     assert message in info.value.message

@@ -9,11 +9,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from edgesync.remote import scripts
 from edgesync.remote.shell import sh_script
+from sandbox import Sandbox
 from tests.helpers import Project
 
 
@@ -23,24 +25,24 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def history(sandbox) -> list[dict]:  # type: ignore[no-untyped-def]
+def history(sandbox: Sandbox) -> list[dict[str, Any]]:
     path = sandbox.project_dir / ".edgesync/history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
-def restarts(sandbox) -> int:  # type: ignore[no-untyped-def]
+def restarts(sandbox: Sandbox) -> int:
     return sandbox.log_lines().count("main function started")
 
 
 @pytest.fixture
-def repo(project: Project, sandbox) -> Project:  # type: ignore[no-untyped-def]
+def repo(project: Project, sandbox: Sandbox) -> Project:
     project.write("hello/index.ts", "// local hello v1\n")
     project.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v1\n")
     project.write("_shared/x.ts", "export const x = 1\n")
     return project
 
 
-def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox: Sandbox) -> None:
     original = snapshot(sandbox.functions_dir)
     assert repo.run("push", "--no-logs").code == 0
     repo.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v2\n")
@@ -88,7 +90,7 @@ def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox) -> 
     assert f"rollback of {rollback_id}" in text
 
 
-def test_rollback_needs_confirmation_without_tty(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_needs_confirmation_without_tty(repo: Project, sandbox: Sandbox) -> None:
     assert repo.run("push", "--no-logs").code == 0
     before = snapshot(sandbox.functions_dir)
     r = repo.run("rollback")
@@ -98,7 +100,7 @@ def test_rollback_needs_confirmation_without_tty(repo: Project, sandbox) -> None
     assert r.code == 2 and "no release '20990101T000000Z-dead'" in r.err
 
 
-def test_retention_after_twelve_pushes(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_retention_after_twelve_pushes(repo: Project, sandbox: Sandbox) -> None:
     for i in range(12):
         repo.write("fn-a/index.ts", f"// a v{i}\n")
         assert repo.run("push", "--no-logs", "--no-restart").code == 0
@@ -113,7 +115,7 @@ def test_retention_after_twelve_pushes(repo: Project, sandbox) -> None:  # type:
     assert (sandbox.functions_dir / "fn-a/index.ts").read_text() == "// a v1\n"
 
 
-def test_keep_releases_setting(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_keep_releases_setting(repo: Project, sandbox: Sandbox) -> None:
     repo.config.write_text(repo.config.read_text() + "    keep_releases: 2\n")
     for i in range(4):
         repo.write("fn-a/index.ts", f"// a v{i}\n")
@@ -121,7 +123,7 @@ def test_keep_releases_setting(repo: Project, sandbox) -> None:  # type: ignore[
     assert len(list((sandbox.project_dir / ".edgesync/releases").iterdir())) == 2
 
 
-def hold_lock(sandbox, rid: str = "20260101T000000Z-hold") -> subprocess.Popen[bytes]:  # type: ignore[no-untyped-def]
+def hold_lock(sandbox: Sandbox, rid: str = "20260101T000000Z-hold") -> subprocess.Popen[bytes]:
     """A real push's server side that took the lock and waits for its upload forever."""
     info = json.dumps(
         {
@@ -153,7 +155,7 @@ def hold_lock(sandbox, rid: str = "20260101T000000Z-hold") -> subprocess.Popen[b
     return proc
 
 
-def test_stale_lock_from_a_killed_push(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_stale_lock_from_a_killed_push(repo: Project, sandbox: Sandbox) -> None:
     proc = hold_lock(sandbox)
     pid = int((sandbox.project_dir / ".edgesync/lock/pid").read_text())
     r = repo.run("lock", "status", "--json")
@@ -177,7 +179,7 @@ def test_stale_lock_from_a_killed_push(repo: Project, sandbox) -> None:  # type:
     assert repo.run("push", "--no-logs").code == 0
 
 
-def test_lock_wait(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_lock_wait(repo: Project, sandbox: Sandbox) -> None:
     proc = hold_lock(sandbox)
     r = repo.run("push", "--no-logs")
     assert r.code == 6
@@ -196,7 +198,7 @@ def test_lock_wait(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-d
         proc.wait()
 
 
-def test_drift_refused_then_forced(repo: Project, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_drift_refused_then_forced(repo: Project, sandbox: Sandbox) -> None:
     assert repo.run("push", "--no-logs").code == 0
     hand = sandbox.functions_dir / "fn-a/index.ts"
     hand.write_text("// hotfix made on the server\n")

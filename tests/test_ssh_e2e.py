@@ -5,16 +5,18 @@ from __future__ import annotations
 import socket
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sandbox import Sandbox
 from tests.helpers import Project, target_yaml
 
 
-def make_project(tmp_path: Path, sandbox, **kw) -> Project:  # type: ignore[no-untyped-def]
+def make_project(tmp_path: Path, sandbox: Sandbox, **kw: Any) -> Project:
     p = Project(tmp_path / "repo")
     p.functions.mkdir(parents=True, exist_ok=True)
-    args = dict(
+    args: dict[str, Any] = dict(
         host=sandbox.host,
         port=sandbox.port,
         project_dir=sandbox.project_dir,
@@ -31,7 +33,9 @@ def keygen(path: Path) -> Path:
     return path
 
 
-def test_unknown_host_refused_then_accepted(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_host_refused_then_accepted(
+    tmp_path: Path, sandbox: Sandbox, ssh_home: Path
+) -> None:
     p = make_project(tmp_path, sandbox, known_hosts=None)
     r = p.run("ls")
     assert r.code == 4
@@ -49,7 +53,7 @@ def test_unknown_host_refused_then_accepted(tmp_path: Path, sandbox, ssh_home: P
     assert p.run("ls").code == 0
 
 
-def test_changed_host_key_always_refused(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_changed_host_key_always_refused(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     other = keygen(tmp_path / "other_host_key")
     known = tmp_path / "known_hosts"
     pub = (other.with_suffix(".pub")).read_text().split()
@@ -63,21 +67,21 @@ def test_changed_host_key_always_refused(tmp_path: Path, sandbox, ssh_home: Path
     assert known.read_text().count("\n") == 1  # nothing was added
 
 
-def test_wrong_client_key(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_wrong_client_key(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     p = make_project(tmp_path, sandbox, identity_file=keygen(tmp_path / "stranger"))
     r = p.run("ls")
     assert r.code == 4
     assert "authentication failed" in r.err
 
 
-def test_missing_identity_file(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_missing_identity_file(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     p = make_project(tmp_path, sandbox, identity_file=tmp_path / "nope")
     r = p.run("ls")
     assert r.code == 3
     assert "identity_file" in r.err and "does not exist" in r.err
 
 
-def test_closed_port(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_closed_port(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
@@ -88,14 +92,14 @@ def test_closed_port(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: 
     assert f"connection refused by 127.0.0.1 port {port}" in r.err
 
 
-def test_unresolvable_host(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_unresolvable_host(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     p = make_project(tmp_path, sandbox, host="no-such-host.invalid")
     r = p.run("ls")
     assert r.code == 4
     assert "cannot resolve host 'no-such-host.invalid'" in r.err
 
 
-def test_ssh_config_alias(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_ssh_config_alias(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     ssh_dir = ssh_home / ".ssh"
     ssh_dir.mkdir(mode=0o700)
     (ssh_dir / "config").write_text(
@@ -114,7 +118,7 @@ def test_ssh_config_alias(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # t
     assert "hello" in r.out
 
 
-def test_proxy_jump(tmp_path: Path, sandbox, ssh_home: Path) -> None:  # type: ignore[no-untyped-def]
+def test_proxy_jump(tmp_path: Path, sandbox: Sandbox, ssh_home: Path) -> None:
     """ProxyJump through the sandbox itself to the sandbox: two real SSH hops."""
     ssh_dir = ssh_home / ".ssh"
     ssh_dir.mkdir(mode=0o700)
@@ -164,7 +168,7 @@ def test_config_errors_through_the_process(
     assert r.err.count("error:") == 1
 
 
-def test_unknown_target_through_the_process(tmp_path: Path, sandbox) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_target_through_the_process(tmp_path: Path, sandbox: Sandbox) -> None:
     p = make_project(tmp_path, sandbox)
     r = p.run_process("-t", "prod", "diff")
     assert r.code == 3

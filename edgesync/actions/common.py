@@ -57,7 +57,7 @@ def restart_and_watch(
         since, command = compose.restart(server.shell, server.target)
     except RemoteError as e:
         return Restarted(
-            False,
+            restarted=False,
             error=RemoteError(
                 e.message + f" — the files are deployed and release {release} is recorded",
                 hint=e.hint or "fix the service, then restart it (or push again)",
@@ -74,7 +74,7 @@ def restart_and_watch(
                 ui.log_line(line)
         except KeyboardInterrupt:
             pass
-    return Restarted(True, command)
+    return Restarted(restarted=True, command=command)
 
 
 def pushed_logs(

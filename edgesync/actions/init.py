@@ -92,7 +92,7 @@ def render_config(a: InitAnswers) -> str:
     )
 
 
-def write_config(folder: Path, answers: InitAnswers, force: bool = False) -> Path:
+def write_config(folder: Path, answers: InitAnswers, *, force: bool = False) -> Path:
     """Validate and write edgesync.yaml in `folder`; never overwrite without `force`."""
     path = folder / CONFIG_NAME
     if path.exists() and not force:

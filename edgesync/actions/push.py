@@ -133,21 +133,16 @@ def push(
     yes: bool = False,
 ) -> PushResult:
     """Upload what differs for `names` (default: everything), atomically, then restart."""
-    chosen = list(names)
     target = server.target.name
-    if changed and chosen:
+    if changed and names:
         raise UsageError("--changed chooses the functions itself: give no names with it")
     tree = local_tree(ws, ui)
     if require_clean if require_clean is not None else bool(os.environ.get("CI")):
         require_clean_tree(tree)
     snapshot = server_snapshot(server, ui)
-    if changed:
-        selection = changed_functions(tree, snapshot)
-        ui.info(selection.note)
-        if selection.names is not None:
-            if not selection.names:
-                return PushResult(target, None)
-            chosen = list(selection.names)
+    chosen = _chosen(tree, snapshot, ui, names, changed=changed)
+    if chosen is None:
+        return PushResult(target, None)
     planned = make_plan(tree, snapshot, chosen, prune=prune)
     plan = planned.plan
     if plan.empty:
@@ -167,23 +162,10 @@ def push(
         )
     refuse_drift(planned.drift, force=force, hint=DRIFT_HINT)
     if plan.deletes and not yes:
-        gone = ", ".join(d.path for d in plan.deletes)
-        if not ui.interactive:
-            raise UsageError(
-                f"--prune would delete {gone} from the server", hint="pass --yes to confirm"
-            )
-        if not ui.confirm(f"Delete {gone} from {target}?"):
-            raise Declined("nothing was deleted or pushed")
-    deadline = time.monotonic() + lock_wait
-    while True:
-        try:
-            result = _apply(ws, server, ui, planned, chosen, prune=prune, force=force)
-            break
-        except LockedError as e:
-            if time.monotonic() >= deadline:
-                raise
-            ui.info(f"waiting for the lock: {e.message}")
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+        _confirm_deletes(ui, plan, target)
+    result = _apply_waiting(
+        ws, server, ui, planned, chosen, prune=prune, force=force, wait=lock_wait
+    )
     if result.recovered:
         ui.warn(f"an interrupted push ({result.recovered}) was found and rolled back first")
     if result.release is None or not restart:
@@ -202,6 +184,52 @@ def push(
         restart_command=restarted.command,
         error=restarted.error,
     )
+
+
+def _chosen(
+    tree: LocalTree, snapshot: ServerSnapshot, ui: UI, names: Sequence[str], *, changed: bool
+) -> list[str] | None:
+    """The names to push ([]: everything that differs); None when --changed found nothing."""
+    if not changed:
+        return list(names)
+    selection = changed_functions(tree, snapshot)
+    ui.info(selection.note)
+    if selection.names is None:  # compare content instead
+        return []
+    return list(selection.names) or None
+
+
+def _confirm_deletes(ui: UI, plan: PushPlan, target: str) -> None:
+    gone = ", ".join(d.path for d in plan.deletes)
+    if not ui.interactive:
+        raise UsageError(
+            f"--prune would delete {gone} from the server", hint="pass --yes to confirm"
+        )
+    if not ui.confirm(f"Delete {gone} from {target}?"):
+        raise Declined("nothing was deleted or pushed")
+
+
+def _apply_waiting(
+    ws: Workspace,
+    server: Server,
+    ui: UI,
+    planned: Planned,
+    names: Sequence[str],
+    *,
+    prune: bool,
+    force: bool,
+    wait: float,
+) -> PushResult:
+    """Apply, waiting up to `wait` seconds for another deploy's lock."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return _apply(ws, server, ui, planned, names, prune=prune, force=force)
+        except LockedError as e:
+            if time.monotonic() >= deadline:
+                raise
+            ui.info(f"waiting for the lock: {e.message}")
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
 
 
 def _apply(

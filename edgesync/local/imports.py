@@ -82,7 +82,7 @@ def _operand_before(last: str, last_code: str) -> bool:
     return word is None or word.group() not in _KEYWORDS_BEFORE_EXPRESSION
 
 
-def _mask(source: str) -> tuple[str, dict[int, str]]:
+def _mask(source: str) -> tuple[str, dict[int, str]]:  # noqa: C901 - one lexer loop
     """Blank out comments, strings, templates and regex literals, keeping offsets.
 
     Returns the masked text and the value of every string literal and every

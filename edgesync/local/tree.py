@@ -29,7 +29,7 @@ _SYMLINK_HINT = (
 # --------------------------------------------------------------------------- exclude globs
 
 
-def _glob_to_regex(glob: str) -> str:
+def _glob_to_regex(glob: str) -> str:  # noqa: C901 - one translation loop
     """Translate one gitignore-style glob (without leading/trailing '/') to a regex body.
 
     `*` and `?` never cross '/'; `**` as a whole path segment spans any number of
@@ -127,7 +127,7 @@ class ExcludeRules:
     def __bool__(self) -> bool:
         return bool(self.patterns)
 
-    def matches(self, path: str, is_dir: bool = False) -> bool:
+    def matches(self, path: str, *, is_dir: bool = False) -> bool:
         """True when `path` itself (relative, '/'-separated) matches a pattern."""
         if self._any is not None and self._any.fullmatch(path):
             return True
@@ -250,7 +250,7 @@ class _Scanner:
             if is_ignored(child):
                 continue
             is_dir = _is_dir(entry)
-            if self.rules.matches(child, is_dir):
+            if self.rules.matches(child, is_dir=is_dir):
                 continue
             is_link = entry.is_symlink()
             if is_link:
@@ -265,6 +265,32 @@ class _Scanner:
                 self.hash_file(entry.path, child)
             else:
                 self.warnings.append(f"{child}: not a regular file — skipped")
+
+    def top_folder(self, entry: os.DirEntry[str], name: str, top: frozenset[str]) -> Kind | None:
+        """Walk one top-level folder; its kind, or None when it was skipped (with a warning)."""
+        kind = classify(name, is_folder=True)
+        no_entry = f"{name}/: no entry file ({', '.join(ENTRY_FILES)}), not a function — skipped"
+        if kind is None:
+            self.warnings.append(f"{name}/: not a valid function name — skipped")
+            return None
+        if kind is Kind.FUNCTION and not _entry_file(entry.path, name, self.rules):
+            self.warnings.append(no_entry)
+            return None
+        is_link = entry.is_symlink()
+        real = self.follow(entry.path, name) if is_link else os.path.join(self.root, name)
+        if real in top:
+            raise self.loop_error(entry.path, name)
+        files_before, warnings_before = len(self.entries), len(self.warnings)
+        self.walk(entry.path, name, real, top | {real})
+        if kind is Kind.SHARED:
+            return kind
+        found = {e.path for e in self.entries[files_before:]}
+        if not any(f"{name}/{entry_file}" in found for entry_file in ENTRY_FILES):
+            del self.entries[files_before:]
+            del self.warnings[warnings_before:]
+            self.warnings.append(no_entry)
+            return None
+        return kind
 
     def loop_error(self, fs_path: str, rel: str) -> LocalTreeError:
         return LocalTreeError(
@@ -317,7 +343,7 @@ def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
         if is_ignored(name):
             continue
         is_dir = _is_dir(entry)
-        if rules.matches(name, is_dir):
+        if rules.matches(name, is_dir=is_dir):
             continue
         is_link = entry.is_symlink()
         if not is_dir:
@@ -329,29 +355,11 @@ def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
             else:
                 scanner.warnings.append(f"{name}: not a regular file — skipped")
             continue
-        kind = classify(name, is_folder=True)
-        no_entry = f"{name}/: no entry file ({', '.join(ENTRY_FILES)}), not a function — skipped"
-        if kind is None:
-            scanner.warnings.append(f"{name}/: not a valid function name — skipped")
-            continue
-        if kind is Kind.FUNCTION and not _entry_file(entry.path, name, rules):
-            scanner.warnings.append(no_entry)
-            continue
-        real = scanner.follow(entry.path, name) if is_link else os.path.join(scanner.root, name)
-        if real in top:
-            raise scanner.loop_error(entry.path, name)
-        files_before, warnings_before = len(scanner.entries), len(scanner.warnings)
-        scanner.walk(entry.path, name, real, top | {real})
+        kind = scanner.top_folder(entry, name, top)
         if kind is Kind.SHARED:
             shared.append(name)
-            continue
-        found = {e.path for e in scanner.entries[files_before:]}
-        if not any(f"{name}/{entry_file}" in found for entry_file in ENTRY_FILES):
-            del scanner.entries[files_before:]
-            del scanner.warnings[warnings_before:]
-            scanner.warnings.append(no_entry)
-            continue
-        functions.append(name)
+        elif kind is Kind.FUNCTION:
+            functions.append(name)
     return LocalTree(
         root=scanner.root_path,
         manifest=Manifest.of(scanner.entries, folders=[*functions, *shared]),

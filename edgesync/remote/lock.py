@@ -38,7 +38,7 @@ def read_lock(shell: RemoteShell, target: Target) -> LockStatus:
     )
     lines = result.stdout.decode("utf-8", "replace").splitlines()
     if not lines or lines[0] != "held":
-        return LockStatus(False)
+        return LockStatus(held=False)
     server = lines[1] if len(lines) > 1 else "unknown"
     try:
         info = json.loads("\n".join(lines[2:])) if len(lines) > 2 else {}
@@ -56,7 +56,9 @@ def read_lock(shell: RemoteShell, target: Target) -> LockStatus:
             client = "gone"
         except PermissionError:
             client = "running"
-    return LockStatus(True, MappingProxyType(info), server, client)
+    return LockStatus(
+        held=True, info=MappingProxyType(info), server_process=server, client_process=client
+    )
 
 
 def release_lock(shell: RemoteShell, target: Target) -> None:

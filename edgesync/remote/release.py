@@ -43,7 +43,7 @@ def _call(function: str, *args: object) -> str:
     return f"{function} {quote(*args)}"
 
 
-def _flag(value: bool) -> int:
+def _flag(value: bool) -> int:  # noqa: FBT001 - a converter
     return 1 if value else 0
 
 

@@ -138,7 +138,7 @@ def _fingerprint(key: paramiko.PKey) -> str:
 class _HostKeyPolicy(paramiko.MissingHostKeyPolicy):
     """Refuse unknown hosts, or remember them when --accept-new-host-key was given."""
 
-    def __init__(self, endpoint: Endpoint, accept_new: bool, remember_in: Path | None) -> None:
+    def __init__(self, endpoint: Endpoint, *, accept_new: bool, remember_in: Path | None) -> None:
         self.endpoint = endpoint
         self.accept_new = accept_new
         self.remember_in = remember_in
@@ -260,7 +260,7 @@ class Connection:
         ep = self.endpoint
         client = paramiko.SSHClient()
         remember_in = self._host_keys(client, ep)
-        policy = _HostKeyPolicy(ep, self.accept_new_host_key, remember_in)
+        policy = _HostKeyPolicy(ep, accept_new=self.accept_new_host_key, remember_in=remember_in)
         client.set_missing_host_key_policy(policy)
 
         pkey = None
@@ -292,63 +292,9 @@ class Connection:
                 channel_timeout=self.connect_timeout,
                 sock=sock,
             )
-        except _UnknownHostKey as e:
+        except (_UnknownHostKey, paramiko.SSHException, OSError, EOFError) as e:
             client.close()
-            hint = "if the fingerprint is right, trust the host with: " + (
-                self.trust_command or "edgesync --accept-new-host-key ls"
-            )
-            if remember_in is None:
-                hint = f"add the host's key line to {KNOWN_HOSTS_ENV}"
-            raise ConnectError(
-                f"unknown host key for {e.hostname} ({e.key.get_name()} {_fingerprint(e.key)})",
-                hint=hint,
-            ) from None
-        except paramiko.BadHostKeyException as e:
-            client.close()
-            raise ConnectError(
-                f"HOST KEY CHANGED for {e.hostname}: got {_fingerprint(e.key)}, "
-                f"expected {_fingerprint(e.expected_key)} — refusing to connect",
-                hint="someone may be intercepting the connection; if the server was "
-                f"reinstalled, remove the old key with: ssh-keygen -R '{ep.host_key_name}'",
-            ) from None
-        except paramiko.PasswordRequiredException:
-            client.close()
-            raise ConnectError(
-                f"the key for {ep} is encrypted",
-                hint="add it to ssh-agent (ssh-add), or use a key without a passphrase",
-            ) from None
-        except paramiko.AuthenticationException as e:
-            client.close()
-            tried = ", ".join(ep.identity_files) or "ssh-agent and ~/.ssh/id_*"
-            if key_text:
-                tried = KEY_ENV
-            raise ConnectError(
-                f"authentication failed for {ep} ({e}; tried {tried})",
-                hint="check `user` and `identity_file` in edgesync.yaml and that the public "
-                "key is in the server's ~/.ssh/authorized_keys",
-            ) from None
-        except socket.gaierror as e:
-            client.close()
-            raise ConnectError(f"cannot resolve host '{ep.hostname}': {e.strerror}") from None
-        except paramiko.ssh_exception.NoValidConnectionsError:
-            client.close()
-            raise ConnectError(
-                f"connection refused by {ep.hostname} port {ep.port}",
-                hint="is sshd running there, and is `port` right?",
-            ) from None
-        except TimeoutError:
-            client.close()
-            raise ConnectError(
-                f"timed out connecting to {ep.hostname} port {ep.port} "
-                f"after {self.connect_timeout:.0f}s",
-                hint="check the host name, the port and any firewall",
-            ) from None
-        except ConnectionRefusedError:
-            client.close()
-            raise ConnectError(f"connection refused by {ep.hostname} port {ep.port}") from None
-        except (paramiko.SSHException, OSError, EOFError) as e:
-            client.close()
-            raise ConnectError(f"cannot connect to {ep}: {e or type(e).__name__}") from None
+            raise self._connect_error(e, remembering=remember_in is not None) from None
         transport = client.get_transport()
         if transport is not None:
             transport.set_keepalive(KEEPALIVE_SECONDS)
@@ -357,6 +303,57 @@ class Connection:
                 "trusted new host key %s %s", ep.host_key_name, _fingerprint(policy.accepted)
             )
         return client
+
+    def _connect_error(self, e: BaseException, *, remembering: bool) -> ConnectError:  # noqa: C901
+        """One clear ConnectError for whatever connecting raised."""
+        ep = self.endpoint
+        if isinstance(e, _UnknownHostKey):
+            hint = "if the fingerprint is right, trust the host with: " + (
+                self.trust_command or "edgesync --accept-new-host-key ls"
+            )
+            if not remembering:
+                hint = f"add the host's key line to {KNOWN_HOSTS_ENV}"
+            return ConnectError(
+                f"unknown host key for {e.hostname} ({e.key.get_name()} {_fingerprint(e.key)})",
+                hint=hint,
+            )
+        if isinstance(e, paramiko.BadHostKeyException):
+            return ConnectError(
+                f"HOST KEY CHANGED for {e.hostname}: got {_fingerprint(e.key)}, "
+                f"expected {_fingerprint(e.expected_key)} — refusing to connect",
+                hint="someone may be intercepting the connection; if the server was "
+                f"reinstalled, remove the old key with: ssh-keygen -R '{ep.host_key_name}'",
+            )
+        if isinstance(e, paramiko.PasswordRequiredException):
+            return ConnectError(
+                f"the key for {ep} is encrypted",
+                hint="add it to ssh-agent (ssh-add), or use a key without a passphrase",
+            )
+        if isinstance(e, paramiko.AuthenticationException):
+            tried = ", ".join(ep.identity_files) or "ssh-agent and ~/.ssh/id_*"
+            if os.environ.get(KEY_ENV):
+                tried = KEY_ENV
+            return ConnectError(
+                f"authentication failed for {ep} ({e}; tried {tried})",
+                hint="check `user` and `identity_file` in edgesync.yaml and that the public "
+                "key is in the server's ~/.ssh/authorized_keys",
+            )
+        if isinstance(e, socket.gaierror):
+            return ConnectError(f"cannot resolve host '{ep.hostname}': {e.strerror}")
+        if isinstance(e, paramiko.ssh_exception.NoValidConnectionsError):
+            return ConnectError(
+                f"connection refused by {ep.hostname} port {ep.port}",
+                hint="is sshd running there, and is `port` right?",
+            )
+        if isinstance(e, TimeoutError):
+            return ConnectError(
+                f"timed out connecting to {ep.hostname} port {ep.port} "
+                f"after {self.connect_timeout:.0f}s",
+                hint="check the host name, the port and any firewall",
+            )
+        if isinstance(e, ConnectionRefusedError):
+            return ConnectError(f"connection refused by {ep.hostname} port {ep.port}")
+        return ConnectError(f"cannot connect to {ep}: {e or type(e).__name__}")
 
     def _proxy_socket(self, ep: Endpoint) -> paramiko.Channel:
         """A direct-tcpip channel through the ProxyJump host (first hop of the chain)."""
@@ -425,46 +422,19 @@ class Connection:
         `what` (or the command) and quoting stderr.
         """
         chan = self._open(command)
-        writer: threading.Thread | None = None
         write_error: list[BaseException] = []
-        if stdin is not None:
-            chunks = [stdin] if isinstance(stdin, bytes) else stdin
-
-            def feed() -> None:
-                try:
-                    for chunk in chunks:
-                        chan.sendall(chunk)
-                    chan.shutdown_write()
-                except (OSError, paramiko.SSHException) as e:
-                    write_error.append(e)
-
-            writer = threading.Thread(target=feed, daemon=True)
-            writer.start()
-        else:
-            chan.shutdown_write()
-        out, err = bytearray(), bytearray()
+        writer = _start_writer(chan, stdin, write_error)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            while True:
-                if chan.recv_ready():
-                    out += chan.recv(1 << 16)
-                    continue
-                if chan.recv_stderr_ready():
-                    err += chan.recv_stderr(1 << 16)
-                    continue
-                if chan.exit_status_ready() and chan.eof_received:
-                    break
-                if chan.closed:
-                    break
-                if deadline is not None and time.monotonic() > deadline:
-                    raise RemoteError(f"{what or 'remote command'} timed out after {timeout}s")
-                select.select([chan], [], [], 0.2)
+            out, err = _collect(chan, deadline)
+            if out is None:
+                raise RemoteError(f"{what or 'remote command'} timed out after {timeout}s")
             status = chan.recv_exit_status()
         finally:
             chan.close()
         if writer is not None:
             writer.join(timeout=5)
-        result = RunResult(command, status, bytes(out), bytes(err))
+        result = RunResult(command, status, out, err)
         if status == -1:
             raise ConnectError(
                 f"the connection to {self.endpoint} was lost during {what or command}"
@@ -538,6 +508,45 @@ class Connection:
                 return bytes(f.read(limit))
         except OSError as e:
             raise RemoteError(f"cannot read {path} on the server: {e}") from None
+
+
+def _start_writer(
+    chan: paramiko.Channel, stdin: bytes | Iterable[bytes] | None, errors: list[BaseException]
+) -> threading.Thread | None:
+    """Stream `stdin` into the channel from a thread (so output never blocks input)."""
+    if stdin is None:
+        chan.shutdown_write()
+        return None
+    chunks = [stdin] if isinstance(stdin, bytes) else stdin
+
+    def feed() -> None:
+        try:
+            for chunk in chunks:
+                chan.sendall(chunk)
+            chan.shutdown_write()
+        except (OSError, paramiko.SSHException) as e:
+            errors.append(e)
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    return writer
+
+
+def _collect(chan: paramiko.Channel, deadline: float | None) -> tuple[bytes | None, bytes]:
+    """stdout and stderr until the command ends; stdout None when `deadline` passed first."""
+    out, err = bytearray(), bytearray()
+    while True:
+        if chan.recv_ready():
+            out += chan.recv(1 << 16)
+            continue
+        if chan.recv_stderr_ready():
+            err += chan.recv_stderr(1 << 16)
+            continue
+        if (chan.exit_status_ready() and chan.eof_received) or chan.closed:
+            return bytes(out), bytes(err)
+        if deadline is not None and time.monotonic() > deadline:
+            return None, bytes(err)
+        select.select([chan], [], [], 0.2)
 
 
 def _last_lines(text: str, n: int = 3) -> str:
