@@ -66,19 +66,27 @@ def _is_tty(stream: Any) -> bool:
 class Output:
     """Where and how results and messages are shown; the `UI` of every action."""
 
-    def __init__(self, *, json_mode: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        json_mode: bool = False,
+        verbose: bool = False,
+        out: Console | None = None,
+        err: Console | None = None,
+    ) -> None:
+        """Consoles for stdout and stderr (tests pass recording consoles)."""
         self.json_mode = json_mode
         self.verbose = verbose
         no_color = "NO_COLOR" in os.environ
-        self.rich = _is_tty(sys.stdout) and not no_color
-        self.out = Console(
+        self.rich = out.is_terminal if out is not None else _is_tty(sys.stdout) and not no_color
+        self.out = out or Console(
             file=sys.stdout,
             highlight=False,
             no_color=no_color,
             force_terminal=self.rich,
             soft_wrap=not self.rich,
         )
-        self.err = Console(
+        self.err = err or Console(
             file=sys.stderr,
             highlight=False,
             no_color=no_color or not _is_tty(sys.stderr),
@@ -148,8 +156,8 @@ class Output:
     def log_line(self, line: LogLine) -> None:
         """One attributed log line: `[function] text` (a JSON object per line with --json)."""
         if self.json_mode:
-            sys.stdout.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
-            sys.stdout.flush()
+            self.out.file.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
+            self.out.file.flush()
             return
         tag = f"[{line.function}] " if line.function else ""
         style = "red" if line.is_boot_error or "[Error]" in line.text else ""
@@ -159,8 +167,8 @@ class Output:
 
     def emit_json(self, data: Any) -> None:
         """Exactly one JSON document on stdout."""
-        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        sys.stdout.flush()
+        self.out.file.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        self.out.file.flush()
 
     def line(self, text: str = "") -> None:
         """A plain result line on stdout."""
@@ -245,7 +253,7 @@ class Output:
             self.line(f"Binary file {p.path} differs")
             return
         if not self.rich:
-            sys.stdout.write(p.text if p.text.endswith("\n") else p.text + "\n")
+            self.out.file.write(p.text if p.text.endswith("\n") else p.text + "\n")
             return
         for raw in p.text.splitlines():
             style = ""
