@@ -170,7 +170,11 @@ def test_generated_calls_golden() -> None:
         "swap_function old 1\n"
         "put_file '_shared/it'\"'\"'s.ts' 0\n"
         "delete_path legacy\n"
-        "# 4. the release is complete once it is in the history\n"
+        "# 4. verify what is installed\n"
+        "verify_installed\n"
+        f"check_installed 'odd\nname.ts' {'c' * 64}\n"
+        "count_files fn-a 2\n"
+        "# 5. the release is complete once it is in the history\n"
         "commit_release\n"
         "retire r0\n"
         'printf "released %s\\n" "$rid"\n'
@@ -223,10 +227,11 @@ def test_stale_plan_changes_nothing(tmp_path: Path) -> None:
 
 
 def swap_calls(apply_text: str) -> tuple[str, list[str], str]:
-    """(text up to begin_swap included, the swap calls, the rest)."""
+    """(text up to begin_swap included, the swap and verification calls, the commit)."""
     head, rest = apply_text.split("begin_swap\n", 1)
-    swap, tail = rest.split("# 4.", 1)
-    return head + "begin_swap\n", swap.strip("\n").splitlines(), "# 4." + tail
+    swap, tail = rest.split("# 5.", 1)
+    calls = [c for c in swap.strip("\n").splitlines() if not c.startswith("#")]
+    return head + "begin_swap\n", calls, "# 5." + tail
 
 
 def test_a_kill_at_every_swap_step_is_undone_exactly(tmp_path: Path) -> None:

@@ -135,11 +135,15 @@ def hold_lock(sandbox: Sandbox, rid: str = "20260101T000000Z-hold") -> subproces
         }
     )
     cmd = sh_script(
-        scripts.load("bootstrap"),
+        scripts.load("session"),
         sandbox.project_dir / ".edgesync",
         sandbox.functions_dir,
         rid,
         info,
+        "token-of-the-other-deploy",
+        600,
+        sandbox.project_dir,
+        scripts.load("snapshot"),
     )
     proc = subprocess.Popen(
         sandbox.ssh_command(cmd),

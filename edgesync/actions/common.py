@@ -1,15 +1,22 @@
-"""Steps several actions share: reading the server with its warnings, restarting, watching."""
+"""Steps several actions share: reading the server, the locked session, restarting, watching."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TypeVar
 
 from edgesync.context import Server, Workspace
-from edgesync.errors import RemoteError
+from edgesync.errors import ConnectError, LockedError, RemoteError
+from edgesync.history import Bundle, new_release_id
 from edgesync.local.tree import LocalTree
 from edgesync.loglines import BOOT_RE, LogLine, attribute
 from edgesync.remote import compose
+from edgesync.remote.lock import read_lock
+from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
 from edgesync.remote.snapshot import ServerSnapshot, read_snapshot
 from edgesync.ui import UI
 
@@ -93,3 +100,117 @@ def pushed_logs(
     for line in attribute(raw):
         if line.function in wanted or line.is_boot_error or BOOT_RE.search(line.text):
             yield line
+
+
+class Again(Exception):  # noqa: N818 - a signal, not an error
+    """The session was ended on purpose (a question was asked, the plan went stale): again."""
+
+
+R = TypeVar("R")
+STALE_RETRIES = 3
+
+
+def locked_session(
+    ws: Workspace,
+    server: Server,
+    ui: UI,
+    *,
+    lock_wait: float,
+    work: Callable[[ReleaseSession, ServerSnapshot], R],
+) -> R:
+    """Run `work` inside a server session that holds the deploy lock.
+
+    `work` gets the session and the snapshot taken under the lock; it ends the
+    session with `cancel()` or `apply()`. It raises `Again` to start a new
+    session (after asking a question without holding the lock). Another
+    deploy's lock is waited for up to `lock_wait` seconds; a release that went
+    stale (the server changed after the snapshot, by hand) is planned again.
+    """
+    deadline = time.monotonic() + lock_wait
+    actor = ws.actor()
+    stale = 0
+    waiting_said = ""
+    while True:
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        session = ReleaseSession(
+            server.shell, server.target, new_release_id(), lock_info(actor, now)
+        )
+        try:
+            snapshot = session.open()
+        except LockedError as e:
+            if time.monotonic() >= deadline:
+                raise
+            if e.message != waiting_said:
+                ui.info(f"waiting for the lock: {e.message}")
+                waiting_said = e.message
+            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
+            continue
+        try:
+            if snapshot.recovered:
+                ui.warn(
+                    f"an interrupted push ({snapshot.recovered}) was found and rolled back first"
+                )
+            if snapshot.completed:
+                ui.info(f"release {snapshot.completed} was complete; its cleanup is now done")
+            return work(session, snapshot)
+        except Again:
+            continue
+        except StalePlan:
+            stale += 1
+            if stale >= STALE_RETRIES:
+                raise
+            ui.warn("the server changed while planning; planned again")
+            continue
+        finally:
+            session.close()
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A release the server applied."""
+
+    bytes_sent: int
+    seconds: float
+
+
+def send_release(
+    server: Server,
+    ui: UI,
+    session: ReleaseSession,
+    bundle: Bundle,
+    root: Path,
+    total: int,
+) -> Sent:
+    """Send a release with a progress bar; after a lost connection, find out what happened."""
+    started = time.monotonic()
+    try:
+        with ui.progress(total, "uploading") as advance:
+            applied = session.apply(bundle, root, advance)
+    except LostConnection as lost:
+        if not settle_lost_release(server, ui, lost.rid):
+            raise ConnectError(
+                f"{lost.message}; release {lost.rid} was not committed: nothing changed",
+                hint="push again",
+            ) from lost
+        ui.warn(f"the connection was lost, but the server finished release {lost.rid}")
+        return Sent(-1, time.monotonic() - started)
+    return Sent(applied.bytes_sent, time.monotonic() - started)
+
+
+def settle_lost_release(server: Server, ui: UI, rid: str, *, wait: float = 120.0) -> bool:
+    """Reconnect once and tell whether release `rid` was committed.
+
+    The server finishes a release on its own once the upload is complete, so
+    wait while its process still holds the lock.
+    """
+    ui.info(f"the connection was lost; reconnecting to find out whether {rid} was committed")
+    server.shell = server.shell.reconnect()
+    deadline = time.monotonic() + wait
+    while True:
+        lock = read_lock(server.shell, server.target)
+        ours = lock.held and lock.info.get("release") == rid
+        if not ours or lock.server_process == "gone" or time.monotonic() > deadline:
+            break
+        time.sleep(1.0)
+    snapshot = read_snapshot(server.shell, server.target)
+    return rid in snapshot.history.ids

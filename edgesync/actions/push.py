@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import difflib
 import os
-import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 
-from edgesync.actions.common import local_tree, restart_and_watch, server_snapshot
-from edgesync.context import Server, Workspace
-from edgesync.errors import Declined, LockedError, UsageError
-from edgesync.history import (
-    build_bundle,
-    drifted,
-    installed_by_push,
-    refuse_drift,
+from edgesync.actions.common import (
+    Again,
+    local_tree,
+    locked_session,
+    restart_and_watch,
+    send_release,
+    server_snapshot,
 )
+from edgesync.context import Server, Workspace
+from edgesync.errors import Declined, UsageError
+from edgesync.history import build_bundle, drifted, installed_by_push, refuse_drift
 from edgesync.local.imports import all_dependencies
 from edgesync.local.tree import LocalTree
 from edgesync.manifest import ROUTER
 from edgesync.plan import PushPlan, entry_names, plan_push
-from edgesync.remote.release import Applied, StalePlan, apply_release, lock_info
+from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import PlanPreview, PushResult
 from edgesync.ui import UI
@@ -91,22 +92,30 @@ class Planned:
     drift: tuple[str, ...]  # files changed on the server by hand that this push overwrites
 
 
+def check_local_names(
+    tree: LocalTree, names: Sequence[str], server_names: Collection[str] | None = None
+) -> list[str]:
+    """The names that are not local; with the server's names, the first is an error (exit 2)."""
+    known = set(tree.functions) | set(tree.shared) | set(tree.root_files)
+    unknown = [n for n in names if n not in known]
+    for name in unknown[:1]:
+        if server_names is None:
+            return unknown
+        close = difflib.get_close_matches(name, sorted(known - {ROUTER}), n=3, cutoff=0.5)
+        problem = "exists only on the server" if name in server_names else "is not a local function"
+        raise UsageError(
+            f"'{name}' {problem} (in {tree.root})",
+            hint=f"did you mean {', '.join(close)}?" if close else "see `edgesync ls`",
+        )
+    return unknown
+
+
 def make_plan(
     tree: LocalTree, snapshot: ServerSnapshot, names: Sequence[str], *, prune: bool
 ) -> Planned:
     """Compare local and server and decide what the push changes (no I/O)."""
     remote = snapshot.manifest
-    known = set(tree.functions) | set(tree.shared) | set(tree.root_files)
-    for name in names:
-        if name in known:
-            continue
-        on_server = name in entry_names(tree.manifest, remote)
-        close = difflib.get_close_matches(name, sorted(known - {ROUTER}), n=3, cutoff=0.5)
-        problem = "exists only on the server" if on_server else "is not a local function"
-        raise UsageError(
-            f"'{name}' {problem} (in {tree.root})",
-            hint=f"did you mean {', '.join(close)}?" if close else "see `edgesync ls`",
-        )
+    check_local_names(tree, names, entry_names(tree.manifest, remote))
     deps = all_dependencies(tree, list(names) if names else list(tree.functions))
     plan = plan_push(tree.manifest, remote, tree.functions, names, deps, prune=prune)
     overwritten = {p for p in plan.uploads if p in remote.files} | set(plan.removed)
@@ -132,42 +141,22 @@ def push(
     lock_wait: float = 0.0,
     yes: bool = False,
 ) -> PushResult:
-    """Upload what differs for `names` (default: everything), atomically, then restart."""
-    target = server.target.name
+    """Upload what differs for `names` (default: everything), atomically, then restart.
+
+    The plan is made from a snapshot taken under the deploy lock, in the same
+    server command that then receives and applies the release.
+    """
     if changed and names:
         raise UsageError("--changed chooses the functions itself: give no names with it")
     tree = local_tree(ws, ui)
     if require_clean if require_clean is not None else bool(os.environ.get("CI")):
         require_clean_tree(tree)
-    snapshot = server_snapshot(server, ui)
-    chosen = _chosen(tree, snapshot, ui, names, changed=changed)
-    if chosen is None:
-        return PushResult(target, None)
-    planned = make_plan(tree, snapshot, chosen, prune=prune)
-    plan = planned.plan
-    if plan.empty:
-        return PushResult(target, None)
-    ui.show(PlanPreview(target, server.where(), plan.comparison))
-    if planned.drift:
-        ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
+    if check_local_names(tree, names):  # say whether it exists on the server (no lock needed)
+        make_plan(tree, server_snapshot(server, ui), names, prune=prune)
     if dry_run:
-        return PushResult(
-            target,
-            None,
-            functions=tuple(f.name for f in plan.functions),
-            uploaded=plan.uploads,
-            deleted=plan.removed,
-            dry_run=True,
-            changed_on_server=planned.drift,
-        )
-    refuse_drift(planned.drift, force=force, hint=DRIFT_HINT)
-    if plan.deletes and not yes:
-        _confirm_deletes(ui, plan, target)
-    result = _apply_waiting(
-        ws, server, ui, planned, chosen, prune=prune, force=force, wait=lock_wait
-    )
-    if result.recovered:
-        ui.warn(f"an interrupted push ({result.recovered}) was found and rolled back first")
+        return _dry_run(tree, server, ui, names, changed=changed, prune=prune)
+    pusher = _Pusher(ws, server, ui, names, changed=changed, prune=prune, force=force, yes=yes)
+    result = locked_session(ws, server, ui, lock_wait=lock_wait, work=pusher.run)
     if result.release is None or not restart:
         return result
     restarted = restart_and_watch(
@@ -184,6 +173,131 @@ def push(
         restart_command=restarted.command,
         error=restarted.error,
     )
+
+
+def _dry_run(
+    tree: LocalTree,
+    server: Server,
+    ui: UI,
+    names: Sequence[str],
+    *,
+    changed: bool,
+    prune: bool,
+) -> PushResult:
+    """The plan from a snapshot read without the lock; nothing changes."""
+    target = server.target.name
+    snapshot = server_snapshot(server, ui)
+    if snapshot.locked or snapshot.journal:
+        ui.warn("a deploy is running on the server: the plan may change when it ends")
+    chosen = _chosen(tree, snapshot, ui, names, changed=changed)
+    if chosen is None:
+        return PushResult(target, None)
+    planned = make_plan(tree, snapshot, chosen, prune=prune)
+    plan = planned.plan
+    if plan.empty:
+        return PushResult(target, None)
+    ui.show(PlanPreview(target, server.where(), plan.comparison))
+    if planned.drift:
+        ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
+    return PushResult(
+        target,
+        None,
+        functions=tuple(f.name for f in plan.functions),
+        uploaded=plan.uploads,
+        deleted=plan.removed,
+        dry_run=True,
+        changed_on_server=planned.drift,
+    )
+
+
+class _Pusher:
+    """What a push does inside one locked session; `run` may ask for another session."""
+
+    def __init__(
+        self,
+        ws: Workspace,
+        server: Server,
+        ui: UI,
+        names: Sequence[str],
+        *,
+        changed: bool,
+        prune: bool,
+        force: bool,
+        yes: bool,
+    ) -> None:
+        self.ws, self.server, self.ui = ws, server, ui
+        self.names, self.changed, self.prune, self.force, self.yes = (
+            names,
+            changed,
+            prune,
+            force,
+            yes,
+        )
+        self.confirmed: frozenset[str] = frozenset()  # deletions the user agreed to
+        self.shown: PushPlan | None = None
+        self.noted: set[str] = set()
+
+    def note(self, message: str) -> None:
+        if message not in self.noted:
+            self.noted.add(message)
+            self.ui.info(message)
+
+    def run(self, session: ReleaseSession, snapshot: ServerSnapshot) -> PushResult:
+        target = self.server.target.name
+        tree = self.ws.tree
+        if self.changed:
+            selection = changed_functions(tree, snapshot)
+            self.note(selection.note)
+            chosen = None if selection.names == () else list(selection.names or ())
+        else:
+            chosen = list(self.names)
+        planned = (
+            make_plan(tree, snapshot, chosen, prune=self.prune) if chosen is not None else None
+        )
+        if planned is None or planned.plan.empty:
+            session.cancel()
+            return PushResult(target, None, recovered=snapshot.recovered)
+        plan = planned.plan
+        if plan != self.shown:
+            self.ui.show(PlanPreview(target, self.server.where(), plan.comparison))
+            if planned.drift:
+                self.ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
+            self.shown = plan
+        if planned.drift and not self.force:
+            session.cancel()
+            refuse_drift(planned.drift, force=self.force, hint=DRIFT_HINT)
+        deletes = frozenset(d.path for d in plan.deletes)
+        if deletes and not self.yes and not deletes <= self.confirmed:
+            session.cancel()  # never hold the lock while a person decides
+            _confirm_deletes(self.ui, plan, target)
+            self.confirmed = deletes
+            raise Again
+        actor = self.ws.actor()
+        bundle = build_bundle(
+            plan,
+            kind="push",
+            remote=snapshot.manifest,
+            expected=installed_by_push(plan, tree.manifest),
+            history=snapshot.history,
+            kept=snapshot.kept_releases,
+            keep=self.server.target.keep_releases,
+            actor=actor,
+            target=target,
+            rid=session.rid,
+        )
+        total = sum(tree.manifest.files[p].size for p in plan.uploads)
+        sent = send_release(self.server, self.ui, session, bundle, tree.root, total)
+        return PushResult(
+            target=target,
+            release=bundle.rid,
+            functions=tuple(f.name for f in plan.functions),
+            uploaded=plan.uploads,
+            deleted=plan.removed,
+            bytes_sent=sent.bytes_sent,
+            recovered=snapshot.recovered,
+            seconds=sent.seconds,
+            commit=actor.short_commit,
+        )
 
 
 def _chosen(
@@ -207,93 +321,3 @@ def _confirm_deletes(ui: UI, plan: PushPlan, target: str) -> None:
         )
     if not ui.confirm(f"Delete {gone} from {target}?"):
         raise Declined("nothing was deleted or pushed")
-
-
-def _apply_waiting(
-    ws: Workspace,
-    server: Server,
-    ui: UI,
-    planned: Planned,
-    names: Sequence[str],
-    *,
-    prune: bool,
-    force: bool,
-    wait: float,
-) -> PushResult:
-    """Apply, waiting up to `wait` seconds for another deploy's lock."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return _apply(ws, server, ui, planned, names, prune=prune, force=force)
-        except LockedError as e:
-            if time.monotonic() >= deadline:
-                raise
-            ui.info(f"waiting for the lock: {e.message}")
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
-
-
-def _apply(
-    ws: Workspace,
-    server: Server,
-    ui: UI,
-    planned: Planned,
-    names: Sequence[str],
-    *,
-    prune: bool,
-    force: bool,
-) -> PushResult:
-    """Apply the plan; if the server changed meanwhile, plan again once and retry."""
-    started = time.monotonic()
-    tree = ws.tree
-    try:
-        applied, rid = _send(ws, server, ui, planned)
-        recovered = applied.recovered
-    except StalePlan as stale:
-        planned = make_plan(tree, server_snapshot(server, ui), names, prune=prune)
-        ui.warn("the server changed while planning; planned again")
-        if planned.plan.empty:
-            return PushResult(server.target.name, None, recovered=stale.recovered)
-        refuse_drift(planned.drift, force=force, hint=DRIFT_HINT)
-        applied, rid = _send(ws, server, ui, planned)
-        recovered = applied.recovered or stale.recovered
-    plan = planned.plan
-    return PushResult(
-        target=server.target.name,
-        release=rid,
-        functions=tuple(f.name for f in plan.functions),
-        uploaded=plan.uploads,
-        deleted=plan.removed,
-        bytes_sent=applied.bytes_sent,
-        recovered=recovered,
-        seconds=time.monotonic() - started,
-        commit=ws.git.short,
-    )
-
-
-def _send(ws: Workspace, server: Server, ui: UI, planned: Planned) -> tuple[Applied, str]:
-    """Build the release bundle and send it with a progress bar."""
-    tree = ws.tree
-    plan = planned.plan
-    actor = ws.actor()
-    bundle = build_bundle(
-        plan,
-        kind="push",
-        remote=planned.snapshot.manifest,
-        expected=installed_by_push(plan, tree.manifest),
-        history=planned.snapshot.history,
-        kept=planned.snapshot.kept_releases,
-        keep=server.target.keep_releases,
-        actor=actor,
-        target=server.target.name,
-    )
-    total = sum(tree.manifest.files[p].size for p in plan.uploads)
-    with ui.progress(total, "uploading") as advance:
-        applied = apply_release(
-            server.shell,
-            server.target,
-            bundle,
-            tree.root,
-            lock_info(actor, bundle.record.time),
-            advance,
-        )
-    return applied, bundle.rid

@@ -4,15 +4,45 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgesync.actions.common import restart_and_watch, server_snapshot
+from edgesync.actions.common import (
+    locked_session,
+    restart_and_watch,
+    send_release,
+    server_snapshot,
+)
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, UsageError
-from edgesync.history import build_bundle, drifted, refuse_drift, replaced_on_server, rollback_plan
-from edgesync.remote.release import apply_release, lock_info
+from edgesync.history import (
+    RollbackPlan,
+    build_bundle,
+    drifted,
+    refuse_drift,
+    replaced_on_server,
+    rollback_plan,
+)
+from edgesync.remote.release import ReleaseSession
+from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import RollbackPreview, RollbackResult
 from edgesync.ui import UI
 
 DRIFT_HINT = "rollback --force replaces them anyway (they are kept in the new release)"
+
+
+def _plan(snapshot: ServerSnapshot, release: str | None) -> tuple[RollbackPlan, tuple[str, ...]]:
+    """The rollback plan, and the files it replaces that were changed by hand."""
+    history, remote = snapshot.history, snapshot.manifest
+    rb = rollback_plan(history.releases, snapshot.kept_releases, remote, release)
+    touched = replaced_on_server(rb.plan, remote)  # a rollback replaces all of it
+    return rb, tuple(p for p in drifted(remote, history.releases) if p in touched)
+
+
+def _same(a: RollbackPlan, b: RollbackPlan) -> bool:
+    return (a.plan.functions, a.plan.puts, a.plan.deletes, a.undone) == (
+        b.plan.functions,
+        b.plan.puts,
+        b.plan.deletes,
+        b.undone,
+    )
 
 
 def rollback(
@@ -26,15 +56,15 @@ def rollback(
     restart: bool = True,
     watch_logs: bool = True,
     logs_seconds: float = 10.0,
+    lock_wait: float = 0.0,
 ) -> RollbackResult:
-    """Restore the state before `release` (default: the latest), undoing every later one."""
+    """Restore the state before `release` (default: the latest), undoing every later one.
+
+    The plan is shown and confirmed from a snapshot read without the lock, then
+    made again under the lock; if the server changed in between, nothing is done.
+    """
     target = server.target
-    snapshot = server_snapshot(server, ui)
-    history = snapshot.history
-    remote = snapshot.manifest
-    rb = rollback_plan(history.releases, snapshot.kept_releases, remote, release)
-    touched = replaced_on_server(rb.plan, remote)  # a rollback replaces all of it
-    drift = tuple(p for p in drifted(remote, history.releases) if p in touched)
+    rb, drift = _plan(server_snapshot(server, ui), release)
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
     steps += [f"remove {d.path}" + ("/" if d.is_function else "") for d in rb.plan.deletes]
@@ -45,47 +75,55 @@ def rollback(
             raise UsageError("rollback needs confirmation", hint="pass --yes")
         if not ui.confirm(f"Roll back {target.name}?"):
             raise Declined("nothing was rolled back")
-    actor = ws.actor()
-    # The releases being undone keep their backups until retention removes them.
-    bundle = build_bundle(
-        rb.plan,
-        kind="rollback",
-        remote=remote,
-        expected=rb.expected,
-        history=history,
-        kept=snapshot.kept_releases,
-        keep=target.keep_releases,
-        actor=actor,
-        target=target.name,
-        rolled_back=rb.undone,
-        restores_before=rb.before_release,
-    )
-    applied = apply_release(
-        server.shell, target, bundle, ws.config.functions_dir, lock_info(actor, bundle.record.time)
-    )
-    result = RollbackResult(
-        target=target.name,
-        release=bundle.rid,
-        rolled_back=rb.undone,
-        before_release=rb.before_release,
-        functions=tuple(
-            sorted(
-                {f.name for f in rb.plan.functions}
-                | {d.path for d in rb.plan.deletes if d.is_function}
+
+    def work(session: ReleaseSession, snapshot: ServerSnapshot) -> RollbackResult:
+        now, now_drift = _plan(snapshot, release)
+        if not _same(now, rb) or (now_drift and not force):
+            session.cancel()
+            raise UsageError(
+                "the server changed since the rollback was planned; nothing was done",
+                hint="run the rollback again to see the new plan",
             )
-        ),
-        restored=tuple(f.name for f in rb.plan.functions) + tuple(p.path for p in rb.plan.puts),
-        deleted=rb.plan.removed,
-        recovered=applied.recovered,
-    )
-    if applied.recovered:
-        ui.warn(f"an interrupted push ({applied.recovered}) was found and rolled back first")
+        bundle = build_bundle(
+            now.plan,
+            kind="rollback",
+            remote=snapshot.manifest,
+            expected=now.expected,
+            history=snapshot.history,
+            kept=snapshot.kept_releases,
+            keep=target.keep_releases,
+            actor=ws.actor(),
+            target=target.name,
+            rid=session.rid,
+            rolled_back=now.undone,
+            restores_before=now.before_release,
+        )
+        # The releases being undone keep their backups until retention removes them.
+        send_release(server, ui, session, bundle, ws.config.functions_dir, 0)
+        return RollbackResult(
+            target=target.name,
+            release=bundle.rid,
+            rolled_back=now.undone,
+            before_release=now.before_release,
+            functions=tuple(
+                sorted(
+                    {f.name for f in now.plan.functions}
+                    | {d.path for d in now.plan.deletes if d.is_function}
+                )
+            ),
+            restored=tuple(f.name for f in now.plan.functions)
+            + tuple(p.path for p in now.plan.puts),
+            deleted=now.plan.removed,
+            recovered=snapshot.recovered,
+        )
+
+    result = locked_session(ws, server, ui, lock_wait=lock_wait, work=work)
     if not restart:
         return result
     restarted = restart_and_watch(
         server,
         ui,
-        release=bundle.rid,
+        release=result.release,
         functions=result.functions,
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,

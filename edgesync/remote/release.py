@@ -21,6 +21,7 @@ function half swapped.
 from __future__ import annotations
 
 import json
+import secrets
 import stat
 import tarfile
 import time
@@ -29,12 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesync.config import Target
-from edgesync.errors import RemoteError
+from edgesync.errors import ConnectError, EdgesyncError, RemoteError
 from edgesync.history import Actor, Bundle
 from edgesync.plan import PushPlan
 from edgesync.remote import scripts
 from edgesync.remote.lock import locked_error
-from edgesync.remote.shell import RemoteExit, RemoteShell, quote, sh_script
+from edgesync.remote.shell import Channel, RemoteExit, RemoteShell, RunResult, quote, sh_script
+from edgesync.remote.snapshot import ServerSnapshot, parse_snapshot
 
 CHUNK = 1 << 16
 
@@ -73,7 +75,19 @@ def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[s
     calls += [_call("swap_function", fn.name, _flag(fn.existed)) for fn in plan.functions]
     calls += [_call("put_file", p.path, _flag(p.existed)) for p in plan.puts]
     calls += [_call("delete_path", d.path) for d in plan.deletes]
-    calls.append("# 4. the release is complete once it is in the history")
+    calls.append("# 4. verify what is installed")
+    calls.append("verify_installed")
+    calls += [
+        _call("check_installed", path, sha)
+        for path, sha in sorted(expected.items())
+        if not _plain_name(path)
+    ]
+    calls += [
+        _call("count_files", fn.name, len(fn.upload) + len(fn.keep))
+        for fn in plan.functions
+        if fn.source is None
+    ]
+    calls.append("# 5. the release is complete once it is in the history")
     calls.append("commit_release")
     calls += [_call("retire", old) for old in retire]
     calls.append('printf "released %s\\n" "$rid"')
@@ -160,82 +174,149 @@ def tar_stream(
     yield b"\0" * 1024
 
 
-class StalePlan(RemoteError):
-    """The server's files changed after the plan was made (nothing was changed)."""
-
-    recovered: str | None = None  # an interrupted release undone before noticing
+SNAPSHOT_END = b"\0EDGESYNC-SNAPSHOT-END\0"
+DEFAULT_IDLE_SECONDS = 120  # the server gives up an upload that stalls this long
 
 
 @dataclass(frozen=True)
 class Applied:
     """What the server reported for an applied release."""
 
-    recovered: str | None  # an interrupted release that was undone first
     bytes_sent: int
 
 
-def apply_release(
-    shell: RemoteShell,
-    target: Target,
-    bundle: Bundle,
-    local_root: Path,
-    lock: Mapping[str, object],
-    progress: Callable[[int], None] | None = None,
-) -> Applied:
-    """Send and apply a release in one exec channel.
+class StalePlan(RemoteError):
+    """The server's files changed after the snapshot (by hand): nothing was changed."""
 
-    Raises LockedError (6) when someone else deploys, RemoteError (5) when the
-    server could not apply it (then nothing changed), and `StalePlan` when the
-    server's files changed since the plan was made.
+
+class LostConnection(ConnectError):
+    """The connection dropped after the release was sent: it may or may not be committed."""
+
+    def __init__(self, message: str, rid: str) -> None:
+        super().__init__(message)
+        self.rid = rid
+
+
+class ReleaseSession:
+    """One push or rollback on the server, holding the deploy lock from start to end.
+
+    `open()` takes the lock, repairs an interrupted release and returns the
+    snapshot taken under the lock; then exactly one of `cancel()` (nothing
+    changes) or `apply()` (one release) ends it. One SSH channel in all.
     """
-    plan = bundle.plan
-    record = bundle.record.to_json()
-    extra = {
-        "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
-        "undo.sh": undo_script(plan),
-        "checksums": checksums(bundle.expected),
-        "release.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
-        "history.json": json.dumps(record, ensure_ascii=False) + "\n",
-    }
-    uploads = sorted(plan.uploads)
-    sent = 0
 
-    def counting() -> Iterator[bytes]:
-        nonlocal sent
-        for chunk in tar_stream(local_root, uploads, extra, progress):
-            sent += len(chunk)
-            yield chunk
+    def __init__(
+        self,
+        shell: RemoteShell,
+        target: Target,
+        rid: str,
+        lock: Mapping[str, object],
+        *,
+        idle_seconds: int = DEFAULT_IDLE_SECONDS,
+    ) -> None:
+        self.shell = shell
+        self.target = target
+        self.rid = rid
+        self.token = secrets.token_hex(8)
+        self.lock = {**lock, "token": self.token, "release": rid}
+        self.idle_seconds = idle_seconds
+        self.channel: Channel | None = None
 
-    result = shell.run(
-        sh_script(
-            scripts.load("bootstrap"),
-            target.state_dir,
-            target.remote_functions_dir,
-            bundle.rid,
-            json.dumps(lock, ensure_ascii=False),
-        ),
-        stdin=counting(),
-        check=False,
-        what="the push",
-    )
-    out = result.stdout.decode("utf-8", "replace")
-    recovered = None
-    for line in out.splitlines():
-        if line.startswith("recovered "):
-            recovered = line.split(" ", 1)[1]
-    status = result.exit_status
-    if status == RemoteExit.OK:
-        return Applied(recovered, sent)
-    if status == RemoteExit.LOCKED:
-        raise locked_error(out.strip(), target)
-    if status == RemoteExit.STALE_PLAN:
-        stale = StalePlan(result.stderr_text)
-        stale.recovered = recovered
-        raise stale
-    if status == RemoteExit.NO_FUNCTIONS:
-        raise RemoteError(result.stderr_text)
-    raise RemoteError(
-        f"the release failed on the server (exit {status}); nothing was changed: "
-        f"{result.stderr_text or 'no error output'}",
-        hint="check disk space and that the SSH user may write in project_dir",
-    )
+    def open(self) -> ServerSnapshot:
+        """Lock, repair, list. LockedError (6) when another deploy holds the lock."""
+        t = self.target
+        self.channel = self.shell.open_channel(
+            sh_script(
+                scripts.load("session"),
+                t.state_dir,
+                t.remote_functions_dir,
+                self.rid,
+                json.dumps(self.lock, ensure_ascii=False),
+                self.token,
+                self.idle_seconds,
+                t.project_dir,
+                scripts.load("snapshot"),
+            )
+        )
+        head = self.channel.read_until(SNAPSHOT_END, timeout=max(60.0, float(self.idle_seconds)))
+        if head is None:
+            result = self.channel.finish(what="taking the lock")
+            raise self._failure(result)
+        return parse_snapshot(head, f"{t.state_dir}/history.jsonl")
+
+    def cancel(self) -> None:
+        """End the session without changing anything (the lock is released)."""
+        assert self.channel is not None
+        self.channel.send([b"\0" * 1024])
+        result = self.channel.finish(what="ending the session", idle_timeout=60)
+        if result.exit_status != RemoteExit.CANCELLED:
+            raise self._failure(result)
+
+    def apply(
+        self, bundle: Bundle, local_root: Path, progress: Callable[[int], None] | None = None
+    ) -> Applied:
+        """Send the release and wait for the server to swap, verify and record it.
+
+        RemoteError (5) when the server could not apply it (then nothing
+        changed); LostConnection when the connection dropped after sending.
+        """
+        assert self.channel is not None and bundle.rid == self.rid
+        plan = bundle.plan
+        record = bundle.record.to_json()
+        extra = {
+            "undo.sh": undo_script(plan),
+            "checksums": checksums(bundle.expected),
+            "release.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
+            "history.json": json.dumps(record, ensure_ascii=False) + "\n",
+            # last: the server applies only a release whose upload is complete
+            "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
+        }
+        sent = 0
+
+        def counting() -> Iterator[bytes]:
+            nonlocal sent
+            for chunk in tar_stream(local_root, sorted(plan.uploads), extra, progress):
+                sent += len(chunk)
+                yield chunk
+
+        self.channel.send(counting())
+        try:
+            result = self.channel.finish(idle_timeout=self.idle_seconds + 30, what="the push")
+        except ConnectError as e:
+            raise LostConnection(e.message, self.rid) from e
+        if result.exit_status == RemoteExit.OK:
+            return Applied(sent)
+        raise self._failure(result)
+
+    def close(self) -> None:
+        """Close the channel if the session is still open (the server then unlocks)."""
+        if self.channel is not None:
+            self.channel.close()
+
+    def _failure(self, result: RunResult) -> EdgesyncError:
+        status = result.exit_status
+        out = result.stdout.decode("utf-8", "replace")
+        if status == RemoteExit.STALE_PLAN:
+            return StalePlan(result.stderr_text or "the server changed while planning")
+        if status == RemoteExit.LOCKED:
+            return locked_error(out.strip(), self.target)
+        if status in (RemoteExit.NO_FUNCTIONS, RemoteExit.NO_PROJECT):
+            return RemoteError(
+                result.stderr_text or f"{self.target.remote_functions_dir} is missing"
+            )
+        if status == RemoteExit.NO_STATE:
+            return RemoteError(
+                result.stderr_text or f"cannot write in {self.target.state_dir}",
+                hint=f"the SSH user must be able to write in {self.target.project_dir} "
+                "(edgesync keeps its state in .edgesync/ there)",
+            )
+        if status == RemoteExit.UPLOAD_INTERRUPTED:
+            return RemoteError(
+                "the upload was interrupted; nothing was changed on the server",
+                hint="push again",
+            )
+        return RemoteError(
+            f"the release failed on the server (exit {status}); nothing was changed: "
+            f"{result.stderr_text or 'no error output'}",
+            hint="check disk space and that the SSH user may write in project_dir",
+        )

@@ -27,6 +27,7 @@ class RemoteExit(IntEnum):
     NO_STATE = 20  # the state folder cannot be created or written
     UPLOAD_INTERRUPTED = 21  # the tar stream ended early
     RECOVERY_FAILED = 22  # undoing an interrupted release failed
+    CANCELLED = 23  # the client sent no release after the snapshot: nothing was changed
     STALE_PLAN = 75  # the server changed after the plan was made: plan again
 
 
@@ -49,6 +50,26 @@ class RunResult:
     def stderr_text(self) -> str:
         """stderr decoded, stripped, for messages."""
         return self.stderr.decode("utf-8", "replace").strip()
+
+
+class Channel(Protocol):
+    """One running remote command that is talked to while it runs (the push session)."""
+
+    def read_until(self, marker: bytes, *, timeout: float) -> bytes | None:
+        """stdout up to `marker` (which is consumed); None when the command ended first."""
+
+    def send(self, chunks: Iterable[bytes]) -> None:
+        """Stream `chunks` to the command's stdin, then close it (in the background)."""
+
+    def finish(self, *, idle_timeout: float | None = None, what: str = "") -> RunResult:
+        """Wait for the command to end: the rest of its output and its exit status.
+
+        Raises ConnectError when the connection was lost, RemoteError when
+        neither side moved a byte for `idle_timeout` seconds.
+        """
+
+    def close(self) -> None:
+        """Close the channel (the command sees its stdin close)."""
 
 
 class RemoteShell(Protocol):
@@ -77,6 +98,12 @@ class RemoteShell(Protocol):
         self, command: str, deadline: float | None = None
     ) -> Iterator[tuple[str, str]]:
         """Yield ('out'|'err', line) as lines arrive, then ('exit', status) when it failed."""
+
+    def open_channel(self, command: str) -> Channel:
+        """Start a command to talk to while it runs."""
+
+    def reconnect(self) -> RemoteShell:
+        """A fresh shell to the same server (after the connection was lost)."""
 
     def read_file(self, path: str, limit: int = 8 << 20) -> bytes:
         """At most `limit` bytes of one remote file."""

@@ -26,6 +26,10 @@ class ServerSnapshot:
     manifest: Manifest
     history: History = field(default_factory=History)
     kept_releases: frozenset[str] = frozenset()  # releases whose backups still exist
+    locked: bool = False  # a deploy holds the lock (read without it: may change meanwhile)
+    journal: str | None = None  # a release whose swap has not finished (running or killed)
+    recovered: str | None = None  # under the lock: an interrupted release that was undone
+    completed: str | None = None  # under the lock: a committed release whose cleanup was cut
 
 
 def read_snapshot(shell: RemoteShell, target: Target) -> ServerSnapshot:
@@ -71,6 +75,14 @@ def parse_manifest_output(data: bytes) -> Manifest:
 
 
 def parse_snapshot(data: bytes, history_name: str) -> ServerSnapshot:
+    """Parse the snapshot output (see `_parse`); malformed output is a RemoteError."""
+    try:
+        return _parse(data, history_name)
+    except (ValueError, IndexError) as e:
+        raise RemoteError(f"cannot read the server's listing: {e}") from None
+
+
+def _parse(data: bytes, history_name: str) -> ServerSnapshot:
     """Parse the snapshot output: `d\\0path\\0`, `f\\0path\\0`… `h\\0` + sha256sum lines.
 
     sha256sum's lines are matched against the names we already know, in order,
@@ -80,6 +92,8 @@ def parse_snapshot(data: bytes, history_name: str) -> ServerSnapshot:
     entries: list[FileEntry] = []
     pending: list[str] = []
     releases: set[str] = set()
+    marks: dict[bytes, str] = {}  # J (journal), U (undone), C (completed) -> release id
+    locked = False
     history_text = b""
     pos = 0
     n = len(data)
@@ -88,10 +102,17 @@ def parse_snapshot(data: bytes, history_name: str) -> ServerSnapshot:
         if tag == b"H\0":
             history_text = data[pos + 2 :]
             break
-        if tag == b"r\0":
+        if tag in (b"r\0", b"J\0", b"U\0", b"C\0"):
             end = data.index(b"\0", pos + 2)
-            releases.add(data[pos + 2 : end].decode("utf-8", "replace"))
+            value = data[pos + 2 : end].decode("utf-8", "replace").strip()
+            if tag == b"r\0":
+                releases.add(value)
+            else:
+                marks[tag[:1]] = value
             pos = end + 1
+        elif tag == b"L\0":
+            locked = True
+            pos += 2
         elif tag == b"d\0" or tag == b"f\0":
             end = data.index(b"\0", pos + 2)
             raw = data[pos + 2 : end]
@@ -114,7 +135,15 @@ def parse_snapshot(data: bytes, history_name: str) -> ServerSnapshot:
     kept = [e for e in entries if not is_ignored(e.path)]
     tops = [f for f in folders if "/" not in f and not is_ignored(f)]
     history = parse_history(history_text.decode("utf-8", "replace"), history_name)
-    return ServerSnapshot(Manifest.of(kept, tops), history, frozenset(releases))
+    return ServerSnapshot(
+        Manifest.of(kept, tops),
+        history,
+        frozenset(releases),
+        locked=locked,
+        journal=marks.get(b"J"),
+        recovered=marks.get(b"U"),
+        completed=marks.get(b"C"),
+    )
 
 
 def _rel(raw: bytes) -> str:

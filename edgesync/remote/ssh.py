@@ -489,6 +489,20 @@ class Connection:
         finally:
             chan.close()
 
+    def open_channel(self, command: str) -> _Channel:
+        """Start a command to talk to while it runs (see `remote.shell.Channel`)."""
+        return _Channel(self._open(command), str(self.endpoint))
+
+    def reconnect(self) -> Connection:
+        """A new connection to the same endpoint (this one is closed)."""
+        self.close()
+        return Connection(
+            self.endpoint,
+            accept_new_host_key=False,
+            connect_timeout=self.connect_timeout,
+            trust_command=self.trust_command,
+        )
+
     @property
     def sftp(self) -> paramiko.SFTPClient:
         """One SFTP session, opened on first use and reused."""
@@ -508,6 +522,85 @@ class Connection:
                 return bytes(f.read(limit))
         except OSError as e:
             raise RemoteError(f"cannot read {path} on the server: {e}") from None
+
+
+class _Channel:
+    """A running command: read its stdout up to a marker, stream stdin, wait for the end."""
+
+    def __init__(self, chan: paramiko.Channel, where: str) -> None:
+        self.chan = chan
+        self.where = where
+        self.out = bytearray()
+        self.err = bytearray()
+        self.writer: threading.Thread | None = None
+        self.write_errors: list[BaseException] = []
+        self.sent = 0
+        self.last_activity = time.monotonic()
+
+    def _pump(self, wait: float) -> bool:
+        """Read what is there (waiting up to `wait`); False once the command has ended."""
+        got = False
+        while self.chan.recv_ready():
+            self.out += self.chan.recv(1 << 16)
+            got = True
+        while self.chan.recv_stderr_ready():
+            self.err += self.chan.recv_stderr(1 << 16)
+            got = True
+        if got:
+            self.last_activity = time.monotonic()
+            return True
+        if (self.chan.exit_status_ready() and self.chan.eof_received) or self.chan.closed:
+            return False
+        select.select([self.chan], [], [], wait)
+        return True
+
+    def read_until(self, marker: bytes, *, timeout: float) -> bytes | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            at = self.out.find(marker)
+            if at >= 0:
+                head = bytes(self.out[:at])
+                del self.out[: at + len(marker)]
+                return head
+            if not self._pump(0.2):
+                return None
+            if time.monotonic() > deadline:
+                raise RemoteError(f"no answer from {self.where} after {timeout:.0f}s")
+
+    def send(self, chunks: Iterable[bytes]) -> None:
+        def feed() -> None:
+            try:
+                for chunk in chunks:
+                    self.chan.sendall(chunk)
+                    self.sent += len(chunk)
+                    self.last_activity = time.monotonic()
+                self.chan.shutdown_write()
+            except (OSError, paramiko.SSHException) as e:
+                self.write_errors.append(e)
+
+        self.writer = threading.Thread(target=feed, daemon=True)
+        self.writer.start()
+
+    def finish(self, *, idle_timeout: float | None = None, what: str = "") -> RunResult:
+        try:
+            while self._pump(0.2):
+                idle = time.monotonic() - self.last_activity
+                if idle_timeout is not None and idle > idle_timeout:
+                    raise RemoteError(
+                        f"{what or 'the remote command'} on {self.where}: nothing sent or "
+                        f"received for {idle_timeout:.0f}s; gave up"
+                    )
+            status = self.chan.recv_exit_status()
+        finally:
+            self.close()
+        if self.writer is not None:
+            self.writer.join(timeout=5)
+        if status == -1:
+            raise ConnectError(f"the connection to {self.where} was lost during {what}")
+        return RunResult("", status, bytes(self.out), bytes(self.err))
+
+    def close(self) -> None:
+        self.chan.close()
 
 
 def _start_writer(

@@ -6,8 +6,12 @@
 #   1. complete the staged folders: unchanged files, restored backups
 #   2. verify every staged file against its expected hash (sha256sum -c)
 #   3. swap: move what is replaced into the release's before/, install the new
-#      (the journal names the release: a killed swap is undone by the next push)
-#   4. commit: append the history line; retire old backups
+#      (the journal names the release: a killed swap is undone by the next push);
+#      every step checks what it replaces first, so nothing lands inside a folder
+#   4. verify every installed file against its expected hash, and that each
+#      replaced function folder holds nothing else
+#   5. commit: the history with the new line replaces the old one in one rename;
+#      then the journal goes and old backups are retired
 set -u
 state=$1 fd=$2 rid=$3
 S="$state/staging/$rid"
@@ -52,30 +56,59 @@ abort() {
   rm -f "$state/journal"
   exit "$EXIT_FAILED"
 }
+present() { [ -e "$1" ] || [ -L "$1" ]; }
 swap_function() { # NAME EXISTED
-  if [ "$2" = 1 ] && [ -e "$fd/$1" ]; then
+  if [ "$2" = 1 ]; then
+    { [ -d "$fd/$1" ] && [ ! -L "$fd/$1" ]; } || abort "$1 is no longer a folder on the server"
     mv "$fd/$1" "$R/before/$1" || abort "cannot move $1"
   fi
+  ! present "$fd/$1" || abort "$fd/$1 appeared on the server meanwhile"
   mv "$N/$1" "$fd/$1" || abort "cannot install $1"
 }
 put_file() { # PATH EXISTED
   p=$(parent "$1")
-  if [ "$2" = 1 ] && ! { mkdir -p "$R/before/$p" && cp -p "$fd/$1" "$R/before/$1"; }; then
-    abort "cannot back up $1"
+  if [ "$2" = 1 ]; then
+    { [ -f "$fd/$1" ] && [ ! -L "$fd/$1" ]; } || abort "$1 is no longer a file on the server"
+    { mkdir -p "$R/before/$p" && cp -p "$fd/$1" "$R/before/$1"; } || abort "cannot back up $1"
+  else
+    ! present "$fd/$1" || abort "$fd/$1 appeared on the server meanwhile"
   fi
-  if ! { mkdir -p "$fd/$p" && mv -f "$N/$1" "$fd/$1"; }; then
-    abort "cannot install $1"
-  fi
+  mkdir -p "$fd/$p" || abort "cannot create the folder of $1"
+  [ ! -L "$fd/$p" ] || abort "the folder of $1 is a symbolic link"
+  mv -f "$N/$1" "$fd/$1" || abort "cannot install $1"
 }
 delete_path() {
+  present "$fd/$1" || abort "$1 is already gone from the server"
   if ! { mkdir -p "$R/before/$(parent "$1")" && mv "$fd/$1" "$R/before/$1"; }; then
     abort "cannot remove $1"
   fi
 }
 
-# -- 4. commit
+# -- 4. verification of what is installed
+verify_installed() {
+  cd "$fd" || abort "cannot enter $fd"
+  if [ -s "$S/checksums" ] && ! sha256sum -c "$S/checksums" >/dev/null 2>&1; then
+    abort "the installed files do not match the release"
+  fi
+  cd / || true
+}
+check_installed() { # PATH SHA256 (names sha256sum -c cannot read)
+  [ "$(sha256sum < "$fd/$1")" = "$2  -" ] || abort "$1 does not match the release"
+}
+count_files() { # FUNCTION EXPECTED: no stray files in a replaced folder
+  n=$(find "$fd/$1" \( -name node_modules -o -name .git \) -prune -o -type f -print | wc -l)
+  [ "$n" -eq "$2" ] || abort "$1 holds $n files on the server, $2 expected"
+}
+
+# -- 5. commit
 commit_release() {
-  cat "$S/history.json" >> "$state/history.jsonl" || abort "cannot write the history"
+  if [ -f "$state/history.jsonl" ]; then
+    cp "$state/history.jsonl" "$S/history.new" || abort "cannot copy the history"
+  else
+    : > "$S/history.new" || abort "cannot write the history"
+  fi
+  cat "$S/history.json" >> "$S/history.new" || abort "cannot write the history (disk full?)"
+  mv -f "$S/history.new" "$state/history.jsonl" || abort "cannot write the history"
   rm -f "$state/journal"
 }
 retire() { rm -rf "$state/releases/$1"; }

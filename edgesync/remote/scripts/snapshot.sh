@@ -16,6 +16,8 @@ find . \( -name node_modules -o -name .git \) -prune \
 [ -d "$3/releases" ] && for r in "$3"/releases/*; do
   [ -d "$r" ] && printf "r\0%s\0" "${r##*/}"
 done
+[ -e "$3/lock" ] && printf "L\0"
+[ -f "$3/journal" ] && printf "J\0%s\0" "$(cat "$3/journal")"
 printf "H\0"
 [ -f "$3/history.jsonl" ] && cat "$3/history.jsonl"
 exit 0

@@ -1,0 +1,102 @@
+# shellcheck shell=sh
+# A push or rollback on the server, in one command that holds the deploy lock
+# from start to end, so the plan is made from a listing taken under the lock:
+#
+#   1. take the lock (mkdir; our token inside, so only we remove it)
+#   2. finish what an interrupted release left: a journal whose release is in
+#      the history is only removed; any other is undone with its undo.sh
+#   3. print the snapshot (snapshot.sh's output, then the end marker)
+#   4. read the release as a tar stream on stdin (a watchdog gives up when
+#      nothing arrives for $idle seconds); run its apply.sh, or, when the
+#      client sent no apply.sh (it cancelled), change nothing
+#
+# $1 state folder, $2 functions folder, $3 release id, $4 the lock's info.json,
+# $5 lock token, $6 idle seconds, $7 project_dir, $8 the snapshot script.
+state=$1 fd=$2 rid=$3 info=$4 token=$5 idle=$6 project=$7 snapshot=$8
+stage="$state/staging/$rid"
+
+for p in "$state" "$state/lock" "$state/staging" "$state/releases" "$state/journal" \
+  "$state/history.jsonl"; do
+  if [ -L "$p" ]; then
+    echo "edgesync: $p is a symbolic link; refusing to follow it" >&2
+    exit "$EXIT_NO_STATE"
+  fi
+done
+[ -d "$fd" ] || { echo "the functions folder $fd does not exist" >&2; exit "$EXIT_NO_FUNCTIONS"; }
+if ! mkdir -p "$state/releases" "$state/staging" 2>/dev/null || [ ! -w "$state" ]; then
+  echo "edgesync: cannot write in $state (permission denied?)" >&2
+  exit "$EXIT_NO_STATE"
+fi
+
+# -- 1. the lock
+if ! mkdir "$state/lock" 2>/dev/null; then
+  if [ -e "$state/lock" ] || [ -L "$state/lock" ]; then
+    cat "$state/lock/info.json" 2>/dev/null || echo '{}'
+    exit "$EXIT_LOCKED"
+  fi
+  echo "edgesync: cannot create $state/lock" >&2
+  exit "$EXIT_NO_STATE"
+fi
+printf '%s\n' "$token" > "$state/lock/token"
+printf '%s\n' "$info" > "$state/lock/info.json"
+echo $$ > "$state/lock/pid"
+unlock() {
+  rm -rf "$stage"
+  # only our own lock: a lock released by hand and taken by another deploy stays
+  [ "$(cat "$state/lock/token" 2>/dev/null)" = "$token" ] && rm -rf "$state/lock"
+}
+trap 'unlock; exit 130' INT TERM HUP PIPE
+
+# -- 2. an interrupted release
+if [ -f "$state/journal" ]; then
+  old=$(cat "$state/journal")
+  if [ -f "$state/history.jsonl" ] && grep -q -F "\"id\": \"$old\"" "$state/history.jsonl"; then
+    printf 'C\0%s\0' "$old"  # committed, only its cleanup was cut short
+  elif [ -f "$state/releases/$old/undo.sh" ]; then
+    sh "$state/releases/$old/undo.sh" "$fd" "$state/releases/$old" >&2 || {
+      unlock
+      exit "$EXIT_RECOVERY_FAILED"
+    }
+    printf 'U\0%s\0' "$old"
+  fi
+  rm -f "$state/journal"
+fi
+for left in "$state"/staging/*; do [ -e "$left" ] && rm -rf "$left"; done
+
+# -- 3. the snapshot, under the lock
+sh -c "$snapshot" sh "$project" "$fd" "$state" || { rc=$?; unlock; exit "$rc"; }
+printf '\0EDGESYNC-SNAPSHOT-END\0'
+
+# -- 4. the release
+mkdir -p "$stage/new" || { unlock; exit "$EXIT_NO_STATE"; }
+exec 3<&0  # an asynchronous command's stdin is /dev/null unless redirected from a copy
+tar -x -o -f - -C "$stage" <&3 &
+tarpid=$!
+(
+  # the watchdog: no new bytes in staging for $idle seconds means the client is gone
+  last=-1 quiet=0
+  while kill -0 "$tarpid" 2>/dev/null; do
+    sleep 2
+    size=$(du -sk "$stage" 2>/dev/null | cut -f1)
+    if [ "$size" = "$last" ]; then quiet=$((quiet + 2)); else quiet=0 last=$size; fi
+    if [ "$quiet" -ge "$idle" ]; then kill "$tarpid" 2>/dev/null; exit 0; fi
+  done
+) </dev/null >/dev/null 2>&1 &
+watchdog=$!
+wait "$tarpid"
+tarrc=$?
+kill "$watchdog" 2>/dev/null
+if [ "$tarrc" -ne 0 ]; then
+  echo "edgesync: the upload was interrupted" >&2
+  unlock
+  exit "$EXIT_UPLOAD_INTERRUPTED"
+fi
+if [ ! -f "$stage/apply.sh" ]; then
+  unlock
+  exit "$EXIT_CANCELLED"
+fi
+trap '' INT HUP PIPE
+sh "$stage/apply.sh" "$state" "$fd" "$rid"
+rc=$?
+unlock
+exit $rc
