@@ -18,6 +18,7 @@ from edgesync.commands.lock import lock_app
 from edgesync.commands.logs import logs
 from edgesync.commands.ls import ls
 from edgesync.commands.push import push
+from edgesync.commands.repair import repair
 from edgesync.commands.rollback import rollback
 from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
@@ -92,6 +93,7 @@ app.command("push")(push)
 app.command("logs")(logs)
 app.command("history")(history)
 app.command("rollback")(rollback)
+app.command("repair")(repair)
 app.add_typer(lock_app, name="lock")
 
 

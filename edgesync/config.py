@@ -42,6 +42,7 @@ class Target:
     restart_command: str | None = None
     url: str | None = None
     keep_releases: int = 10
+    timeout: int = 120  # seconds a remote command may take (uploads: seconds without progress)
 
     @property
     def remote_functions_dir(self) -> PurePosixPath:
@@ -143,6 +144,7 @@ _TARGET_KEYS = (
     "restart_command",
     "url",
     "keep_releases",
+    "timeout",
 )
 
 
@@ -271,9 +273,9 @@ class _Reader:
         return Target(name=name, **values)
 
     def target_field(self, key: str, name: str, node: yaml.Node) -> Any:
-        if name in ("port", "keep_releases"):
+        if name in _NUMBER_RANGES:
             value = self.scalar(node, key)
-            low, high = (1, 65535) if name == "port" else (1, 1000)
+            low, high = _NUMBER_RANGES[name]
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
                 self.fail(
                     node, key, f"expected a whole number from {low} to {high}, got {_show(value)}"
@@ -312,6 +314,9 @@ def _host(value: str) -> str | None:
 def _user(value: str) -> str | None:
     return None if re.match(r"^[A-Za-z0-9_.][A-Za-z0-9_.@-]*$", value) else "not a user name"
 
+
+# Target keys whose value is a whole number in a range.
+_NUMBER_RANGES = {"port": (1, 65535), "keep_releases": (1, 1000), "timeout": (1, 86400)}
 
 # Target keys whose value is a string checked by a function (the rest are read above).
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {

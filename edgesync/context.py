@@ -118,6 +118,7 @@ def open_server(target: Target, options: Options) -> Server:
     shell = Connection(
         endpoint,
         accept_new_host_key=options.accept_new_host_key,
+        command_timeout=float(target.timeout),
         trust_command=trust_command(target, options),
     )
     return Server(target, shell)

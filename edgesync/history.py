@@ -280,6 +280,7 @@ class History:
 
     releases: tuple[Release, ...] = ()
     skipped: tuple[str, ...] = ()  # "history.jsonl line N: why", for warnings
+    lines: tuple[str, ...] = ()  # the text of each readable line (what a repair keeps)
 
     @property
     def latest(self) -> Release | None:
@@ -296,6 +297,7 @@ def parse_history(text: str, name: str = "history.jsonl") -> History:
     """Read history.jsonl; unreadable lines are skipped and named in `skipped`."""
     releases: list[Release] = []
     skipped: list[str] = []
+    lines: list[str] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -303,9 +305,10 @@ def parse_history(text: str, name: str = "history.jsonl") -> History:
             if len(line) > MAX_LINE:
                 raise BadRecord("line too long")
             releases.append(Release.from_json(json.loads(line)))
+            lines.append(line)
         except (BadRecord, ValueError, RecursionError) as e:
-            skipped.append(f"{name} line {number}: {e}")
-    return History(tuple(releases), tuple(skipped))
+            skipped.append(f"{name} line {number}: {str(e)[:200]}")
+    return History(tuple(releases), tuple(skipped), tuple(lines))
 
 
 def history_of(records: Iterable[Mapping[str, Any] | Release]) -> tuple[Release, ...]:

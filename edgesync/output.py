@@ -31,6 +31,7 @@ from edgesync.results import (
     Patch,
     PlanPreview,
     PushResult,
+    RepairResult,
     Result,
     RollbackPreview,
     RollbackResult,
@@ -195,6 +196,8 @@ class Output:
             self._history(result)
         elif isinstance(result, LockResult):
             self._lock(result)
+        elif isinstance(result, RepairResult):
+            self._repair(result)
         elif isinstance(result, InitResult):
             self.line(f"wrote {result.path}")
             self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
@@ -369,24 +372,57 @@ class Output:
             for row in rows:
                 self.line("  ".join(row))
 
-    def _lock(self, st: LockResult) -> None:
+    def _lock(self, r: LockResult) -> None:
+        st = r.status
         if not st.held:
-            self.line(f"{st.target}: not locked")
+            self.line(f"{r.target}: not locked")
             return
-        if st.released:
-            self.line(f"{st.target}: lock released")
+        if r.released:
+            self.line(f"{r.target}: lock released")
             return
-        i = st.holder
-        self.line(
-            f"{st.target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
-            f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, commit {i.get('commit', '-')}"
-        )
-        self.line(
-            f"its process on the server: {st.server_process}"
-            + (f"; on this machine: {st.client_process}" if st.client_process != "unknown" else "")
-        )
+        if st.kind != "folder":
+            self.line(
+                f"{r.target}: locked by a {st.kind} named lock that edgesync did not make "
+                "(it blocks every deploy)"
+            )
+        elif not st.readable:
+            self.line(
+                f"{r.target}: locked, but the lock records no holder (a deploy killed while "
+                "taking it, or written by hand)"
+            )
+        else:
+            i = st.info
+            self.line(
+                f"{r.target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
+                f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, "
+                f"commit {i.get('commit', '-')}"
+            )
+        if st.kind == "folder":
+            self.line(
+                f"its process on the server: {st.server_process}"
+                + (
+                    f"; on this machine: {st.client_process}"
+                    if st.client_process != "unknown"
+                    else ""
+                )
+            )
         if st.stale:
             self.line("this lock is stale: clear it with `edgesync lock release`")
+        elif not st.readable:
+            self.line("if no deploy is running, clear it with `edgesync lock release`")
+
+    def _repair(self, r: RepairResult) -> None:
+        done = []
+        if r.recovered:
+            done.append(f"undid the interrupted release {r.recovered}")
+        if r.completed:
+            done.append(f"finished the cleanup of release {r.completed}")
+        if r.removed_lines:
+            done.append(
+                f"removed {len(r.removed_lines)} unreadable history line(s) "
+                f"(the old file is {r.backup})"
+            )
+        self.line(f"{r.target}: " + ("; ".join(done) if done else "nothing to repair"))
 
     # -- CI ----------------------------------------------------------------------
 

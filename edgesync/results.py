@@ -8,15 +8,15 @@ the exit code (a failed restart after a recorded release, say).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from edgesync.errors import EdgesyncError
 from edgesync.history import Release
 from edgesync.plan import Comparison, FunctionState
+from edgesync.remote.lock import LockStatus
 
 
 @dataclass(frozen=True)
@@ -207,29 +207,45 @@ class HistoryResult:
 
 @dataclass(frozen=True)
 class LockResult:
-    """`lock status` (and what `lock release` found)."""
+    """`lock status` (and what `lock release` found or did)."""
 
     target: str
-    held: bool
-    holder: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    server_process: str = "unknown"
-    client_process: str = "unknown"
+    status: LockStatus
     released: bool = False
-
-    @property
-    def stale(self) -> bool:
-        """True when the deploy that took the lock is certainly no longer running."""
-        return self.held and self.server_process == "gone"
 
     def to_json(self) -> dict[str, Any]:
         """`lock status --json`."""
+        st = self.status
         return {
             "target": self.target,
-            "held": self.held,
-            "holder": dict(self.holder),
-            "server_process": self.server_process,
-            "client_process": self.client_process,
-            "stale": self.stale,
+            "held": st.held,
+            "kind": st.kind if st.held else None,
+            "holder": dict(st.info),
+            "holder_readable": st.readable,
+            "server_process": st.server_process,
+            "client_process": st.client_process,
+            "stale": st.stale,
+        }
+
+
+@dataclass(frozen=True)
+class RepairResult:
+    """`repair`: what was put back in order on the server."""
+
+    target: str
+    removed_lines: tuple[str, ...]  # unreadable history lines that were dropped
+    backup: str | None  # where the old history.jsonl was kept
+    recovered: str | None = None  # an interrupted release that was undone
+    completed: str | None = None  # a committed release whose cleanup was finished
+
+    def to_json(self) -> dict[str, Any]:
+        """`repair --json`."""
+        return {
+            "target": self.target,
+            "removed_lines": list(self.removed_lines),
+            "backup": self.backup,
+            "recovered": self.recovered,
+            "completed": self.completed,
         }
 
 
@@ -253,6 +269,7 @@ Result = (
     | HistoryResult
     | LockResult
     | InitResult
+    | RepairResult
     | PlanPreview
     | RollbackPreview
 )

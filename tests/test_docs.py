@@ -16,6 +16,7 @@ COMMANDS = [
     "logs",
     "history",
     "rollback",
+    "repair",
     "lock status",
     "lock release",
 ]

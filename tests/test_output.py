@@ -15,6 +15,7 @@ from edgesync.loglines import LogLine
 from edgesync.manifest import Kind
 from edgesync.output import Output, step_summary_markdown
 from edgesync.plan import Comparison, Deployment, EntryDiff, FileChange, FunctionState, Status
+from edgesync.remote.lock import LockStatus
 from edgesync.results import (
     DiffResult,
     HistoryResult,
@@ -129,13 +130,23 @@ RESULTS: list[tuple[Result, list[str]]] = [
     (
         LockResult(
             "prod",
-            held=True,
-            holder=MappingProxyType({"user": "dev", "host": "laptop", "pid": 7, "since": "t"}),
-            server_process="gone",
+            LockStatus(
+                held=True,
+                info=MappingProxyType({"user": "dev", "host": "laptop", "pid": 7, "since": "t"}),
+                server_process="gone",
+            ),
         ),
         ["locked by dev@laptop", "stale"],
     ),
-    (LockResult("prod", held=False), ["prod: not locked"]),
+    (LockResult("prod", LockStatus(held=False)), ["prod: not locked"]),
+    (
+        LockResult("prod", LockStatus(held=True, kind="file", readable=False)),
+        ["a file named lock", "lock release"],
+    ),
+    (
+        LockResult("prod", LockStatus(held=True, readable=False)),
+        ["records no holder", "lock release"],
+    ),
     (InitResult(Path("/repo/edgesync.yaml")), ["wrote /repo/edgesync.yaml"]),
 ]
 

@@ -30,10 +30,21 @@ def local_tree(ws: Workspace, ui: UI) -> LocalTree:
 
 
 def server_snapshot(server: Server, ui: UI) -> ServerSnapshot:
-    """The server's files, history and kept backups (one command); unreadable records warned."""
+    """The server's files, history and kept backups (one command, without the lock).
+
+    Unreadable history lines are named; a release caught mid-swap is said.
+    """
     snapshot = read_snapshot(server.shell, server.target)
     for skipped in snapshot.history.skipped:
-        ui.warn(f"skipped an unreadable release record: {skipped}")
+        ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair` removes it)")
+    if snapshot.journal:
+        ui.warn(
+            f"release {snapshot.journal} is being applied on the server, or was interrupted: "
+            "what follows may change (the next push, or `edgesync repair`, undoes an "
+            "interrupted one)"
+        )
+    elif snapshot.locked:
+        ui.info("a deploy holds the lock on the server right now")
     return snapshot
 
 
@@ -130,6 +141,7 @@ def locked_session(
     actor = ws.actor()
     stale = 0
     waiting_said = ""
+    warned = False
     while True:
         now = datetime.now(timezone.utc).isoformat(timespec="seconds")
         session = ReleaseSession(
@@ -146,6 +158,10 @@ def locked_session(
             time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
             continue
         try:
+            if not warned:
+                for skipped in snapshot.history.skipped:
+                    ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair`)")
+                warned = True
             if snapshot.recovered:
                 ui.warn(
                     f"an interrupted push ({snapshot.recovered}) was found and rolled back first"

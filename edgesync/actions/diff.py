@@ -45,7 +45,11 @@ def diff(
         selection = selection_for(names, all_dependencies(tree, names))
     comp = compare(tree.manifest, remote, selection)
     shown = {f.path for e in comp.entries for f in e.files}
-    drift = frozenset(drifted(remote, snapshot.history.releases)) & shown
+    # mid-swap, files differ from the history for a moment: that is not drift
+    drift = (
+        frozenset() if snapshot.journal else frozenset(drifted(remote, snapshot.history.releases))
+    )
+    drift &= shown
     comp = replace(comp, changed_on_server=drift)
     patches = tuple(_patches(ws, server, comp)) if patch else ()
     return DiffResult(server.target.name, server.where(), comp, patches)

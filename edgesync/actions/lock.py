@@ -10,9 +10,7 @@ from edgesync.ui import UI
 
 
 def _result(server: Server, st: LockStatus, *, released: bool = False) -> LockResult:
-    return LockResult(
-        server.target.name, st.held, st.info, st.server_process, st.client_process, released
-    )
+    return LockResult(server.target.name, st, released)
 
 
 def status(server: Server) -> LockResult:

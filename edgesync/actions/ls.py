@@ -20,7 +20,7 @@ def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     snapshot = server_snapshot(server, ui)
     deps = all_dependencies(tree, tree.functions)
     states = function_states(tree.manifest, snapshot.manifest, tree.functions, deps)
-    drift = drifted(snapshot.manifest, snapshot.history.releases)
+    drift = () if snapshot.journal else drifted(snapshot.manifest, snapshot.history.releases)
     last = last_release_of(snapshot.history.releases)
     states = tuple(
         replace(

@@ -24,11 +24,13 @@ class LockStatus:
     info: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     server_process: str = "unknown"  # running | gone | unknown: the push's process on the server
     client_process: str = "unknown"  # running | gone | unknown (known only on the same host)
+    kind: str = "folder"  # folder (edgesync's), file or symlink (something else made it)
+    readable: bool = True  # False: a lock folder without a readable info.json
 
     @property
     def stale(self) -> bool:
         """True when the deploy that took the lock is certainly no longer running."""
-        return self.held and self.server_process == "gone"
+        return self.held and (self.server_process == "gone" or self.kind != "folder")
 
 
 def read_lock(shell: RemoteShell, target: Target) -> LockStatus:
@@ -37,13 +39,16 @@ def read_lock(shell: RemoteShell, target: Target) -> LockStatus:
         sh_script(scripts.load("lock_status"), target.state_dir), what="reading the lock"
     )
     lines = result.stdout.decode("utf-8", "replace").splitlines()
-    if not lines or lines[0] != "held":
+    if not lines or lines[0] not in ("held", "file", "symlink"):
         return LockStatus(held=False)
-    server = lines[1] if len(lines) > 1 else "unknown"
+    if lines[0] != "held":
+        return LockStatus(held=True, kind=lines[0], readable=False)
+    server = lines[1] if len(lines) > 1 and lines[1] in ("running", "gone") else "unknown"
     try:
-        info = json.loads("\n".join(lines[2:])) if len(lines) > 2 else {}
-    except json.JSONDecodeError:
-        info = {}
+        info = json.loads("\n".join(lines[2:])) if len(lines) > 2 else None
+    except (json.JSONDecodeError, RecursionError):
+        info = None
+    readable = isinstance(info, dict)
     if not isinstance(info, dict):
         info = {}
     client = "unknown"
@@ -57,7 +62,11 @@ def read_lock(shell: RemoteShell, target: Target) -> LockStatus:
         except PermissionError:
             client = "running"
     return LockStatus(
-        held=True, info=MappingProxyType(info), server_process=server, client_process=client
+        held=True,
+        info=MappingProxyType(info),
+        server_process=server,
+        client_process=client,
+        readable=readable,
     )
 
 
@@ -74,6 +83,12 @@ def locked_error(info_json: str, target: Target) -> LockedError:
         info = {}
     if not isinstance(info, dict):
         info = {}
+    if info.get("odd") or info.get("incomplete"):
+        what = "a file or link named lock" if info.get("odd") else "an incomplete lock"
+        return LockedError(
+            f"{what} in {target.state_dir} blocks deploys on {target.name}",
+            hint="see it with `edgesync lock status`; clear it with `edgesync lock release`",
+        )
     who = f"{info.get('user', '?')}@{info.get('host', '?')}"
     since = info.get("since", "an unknown time")
     commit = info.get("commit")

@@ -260,7 +260,7 @@ class ReleaseSession:
         RemoteError (5) when the server could not apply it (then nothing
         changed); LostConnection when the connection dropped after sending.
         """
-        assert self.channel is not None and bundle.rid == self.rid
+        assert bundle.rid == self.rid
         plan = bundle.plan
         record = bundle.record.to_json()
         extra = {
@@ -271,11 +271,30 @@ class ReleaseSession:
             # last: the server applies only a release whose upload is complete
             "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
         }
+        return self.send_files(local_root, sorted(plan.uploads), extra, progress)
+
+    def repair_history(self, lines: Sequence[str]) -> None:
+        """Replace history.jsonl by `lines` (the old file is kept as history.jsonl.bak-<id>)."""
+        extra = {
+            "history.repaired": "".join(line + "\n" for line in lines),
+            "apply.sh": scripts.load("repair"),
+        }
+        self.send_files(Path("/"), [], extra)
+
+    def send_files(
+        self,
+        local_root: Path,
+        uploads: list[str],
+        extra: dict[str, str],
+        progress: Callable[[int], None] | None = None,
+    ) -> Applied:
+        """Send files under `new/` and the generated members; the server runs `apply.sh`."""
+        assert self.channel is not None
         sent = 0
 
         def counting() -> Iterator[bytes]:
             nonlocal sent
-            for chunk in tar_stream(local_root, sorted(plan.uploads), extra, progress):
+            for chunk in tar_stream(local_root, uploads, extra, progress):
                 sent += len(chunk)
                 yield chunk
 
@@ -307,8 +326,8 @@ class ReleaseSession:
         if status == RemoteExit.NO_STATE:
             return RemoteError(
                 result.stderr_text or f"cannot write in {self.target.state_dir}",
-                hint=f"the SSH user must be able to write in {self.target.project_dir} "
-                "(edgesync keeps its state in .edgesync/ there)",
+                hint=f"the SSH user must be able to write in project_dir "
+                f"({self.target.project_dir}): edgesync keeps its state in .edgesync/ there",
             )
         if status == RemoteExit.UPLOAD_INTERRUPTED:
             return RemoteError(

@@ -30,6 +30,8 @@ log = logging.getLogger("edgesync.ssh")
 KEY_ENV = "EDGESYNC_SSH_KEY"
 KNOWN_HOSTS_ENV = "EDGESYNC_KNOWN_HOSTS"
 DEFAULT_CONNECT_TIMEOUT = 15.0
+DEFAULT_COMMAND_TIMEOUT = 120.0  # a remote command that runs longer is given up
+MAX_OUTPUT = 512 << 20  # more output than this from one command is refused, never buffered
 KEEPALIVE_SECONDS = 15
 
 
@@ -177,11 +179,13 @@ class Connection:
         *,
         accept_new_host_key: bool = False,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        command_timeout: float = DEFAULT_COMMAND_TIMEOUT,
         trust_command: str | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.accept_new_host_key = accept_new_host_key
         self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
         self.trust_command = trust_command
         self._client: paramiko.SSHClient | None = None
         self._jump: Connection | None = None
@@ -424,11 +428,17 @@ class Connection:
         chan = self._open(command)
         write_error: list[BaseException] = []
         writer = _start_writer(chan, stdin, write_error)
-        deadline = None if timeout is None else time.monotonic() + timeout
+        timeout = self.command_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
         try:
             out, err = _collect(chan, deadline)
             if out is None:
-                raise RemoteError(f"{what or 'remote command'} timed out after {timeout}s")
+                raise RemoteError(
+                    f"{what or 'a remote command'} on {self.endpoint.hostname} gave no result "
+                    f"within {timeout:.0f}s",
+                    hint="the server may be overloaded or hung; `timeout` in edgesync.yaml "
+                    "sets the limit",
+                )
             status = chan.recv_exit_status()
         finally:
             chan.close()
@@ -500,6 +510,7 @@ class Connection:
             self.endpoint,
             accept_new_host_key=False,
             connect_timeout=self.connect_timeout,
+            command_timeout=self.command_timeout,
             trust_command=self.trust_command,
         )
 
@@ -540,6 +551,8 @@ class _Channel:
     def _pump(self, wait: float) -> bool:
         """Read what is there (waiting up to `wait`); False once the command has ended."""
         got = False
+        if len(self.out) > MAX_OUTPUT or len(self.err) > MAX_OUTPUT:
+            raise RemoteError(f"{self.where} sent more than {MAX_OUTPUT >> 20} MiB; gave up")
         while self.chan.recv_ready():
             self.out += self.chan.recv(1 << 16)
             got = True
@@ -625,10 +638,14 @@ def _start_writer(
     return writer
 
 
-def _collect(chan: paramiko.Channel, deadline: float | None) -> tuple[bytes | None, bytes]:
+def _collect(chan: paramiko.Channel, deadline: float) -> tuple[bytes | None, bytes]:
     """stdout and stderr until the command ends; stdout None when `deadline` passed first."""
     out, err = bytearray(), bytearray()
     while True:
+        if len(out) > MAX_OUTPUT or len(err) > MAX_OUTPUT:
+            raise RemoteError(
+                f"the server sent more than {MAX_OUTPUT >> 20} MiB for one command; gave up"
+            )
         if chan.recv_ready():
             out += chan.recv(1 << 16)
             continue
@@ -637,7 +654,7 @@ def _collect(chan: paramiko.Channel, deadline: float | None) -> tuple[bytes | No
             continue
         if (chan.exit_status_ready() and chan.eof_received) or chan.closed:
             return bytes(out), bytes(err)
-        if deadline is not None and time.monotonic() > deadline:
+        if time.monotonic() > deadline:
             return None, bytes(err)
         select.select([chan], [], [], 0.2)
 

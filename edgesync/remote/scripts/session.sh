@@ -15,7 +15,7 @@
 state=$1 fd=$2 rid=$3 info=$4 token=$5 idle=$6 project=$7 snapshot=$8
 stage="$state/staging/$rid"
 
-for p in "$state" "$state/lock" "$state/staging" "$state/releases" "$state/journal" \
+for p in "$state" "$state/staging" "$state/releases" "$state/journal" \
   "$state/history.jsonl"; do
   if [ -L "$p" ]; then
     echo "edgesync: $p is a symbolic link; refusing to follow it" >&2
@@ -31,7 +31,11 @@ fi
 # -- 1. the lock
 if ! mkdir "$state/lock" 2>/dev/null; then
   if [ -e "$state/lock" ] || [ -L "$state/lock" ]; then
-    cat "$state/lock/info.json" 2>/dev/null || echo '{}'
+    if [ -d "$state/lock" ]; then
+      cat "$state/lock/info.json" 2>/dev/null || echo '{"incomplete": true}'
+    else
+      echo '{"odd": true}'
+    fi
     exit "$EXIT_LOCKED"
   fi
   echo "edgesync: cannot create $state/lock" >&2
