@@ -126,25 +126,33 @@ _IMPORT_REQUIRE = re.compile(
 _LEADING_TRIVIA = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.S)
 _JSON_STATIC = re.compile(r"""\s*(?:with|assert)\s*\{\s*type\s*:\s*(['"])json\1""")
 _DYNAMIC_BEFORE = re.compile(r"import\s*\(\s*$")
+_DYNAMIC_AFTER = re.compile(r"\s*[,)]")
+_DYNAMIC_ANY = re.compile(r"import\s*\(")
 
 
 def scan_imports(source: str) -> tuple[_Import, ...]:
     """Every specifier Deno's module graph takes from `source`, with its 1-based line.
 
-    `module_specifiers` finds imports and re-exports; this adds what Deno also
-    follows: `/// <reference path|types>` at the top of the file,
-    `// @deno-types=` / `// @ts-types=` pragmas and TypeScript's
-    `import x = require("...")`.
+    `module_specifiers` finds imports and re-exports; this drops dynamic imports
+    whose argument is more than one literal (`import("./x/" + name)`, which Deno
+    cannot analyse) and adds what Deno also follows: `/// <reference path|types>`
+    at the top of the file, `// @deno-types=` / `// @ts-types=` pragmas and
+    TypeScript's `import x = require("...")`.
     """
     found: list[_Import] = []
     lines: list[str] | None = None
+    has_dynamic = _DYNAMIC_ANY.search(source) is not None
     for line, specifier in module_specifiers(source):
-        json_ok = True
-        if posixpath.splitext(_strip_suffix(specifier))[1] in _JSON_EXTENSIONS:
-            if lines is None:
-                lines = source.split("\n")
-            json_ok = _json_typed(lines, line, specifier)
-        found.append(_Import(line, specifier, json_ok))
+        is_json = posixpath.splitext(_strip_suffix(specifier))[1] in _JSON_EXTENSIONS
+        if not (has_dynamic or is_json):
+            found.append(_Import(line, specifier, True))
+            continue
+        if lines is None:
+            lines = source.split("\n")
+        dynamic, json_typed = _context(lines, line, specifier)
+        if dynamic is None:
+            continue  # a dynamic import of an expression: not in Deno's graph
+        found.append(_Import(line, specifier, dynamic or json_typed or not is_json))
     if "///" in source:
         top = _LEADING_TRIVIA.match(source)
         header = source[: top.end()] if top else ""
@@ -159,19 +167,26 @@ def scan_imports(source: str) -> tuple[_Import, ...]:
     return tuple(found)
 
 
-def _json_typed(lines: list[str], line: int, specifier: str) -> bool:
-    """True when the import of a JSON file on `line` is dynamic or says `type: "json"`."""
+def _context(lines: list[str], line: int, specifier: str) -> tuple[bool | None, bool]:
+    """How the literal `specifier` on `line` is imported: (dynamic, json-typed).
+
+    dynamic is None for `import("a" + b)`: Deno only follows a dynamic import
+    whose whole argument is one literal.
+    """
     text = "\n".join(lines[line - 1 : line + 3])
     for quote in ("'", '"', "`"):
         literal = quote + specifier + quote
         start = text.find(literal)
         while start >= 0:
-            if _DYNAMIC_BEFORE.search(text[:start]):
-                return True  # Deno loads a dynamic JSON import without the attribute
-            if _JSON_STATIC.match(text, start + len(literal)):
-                return True
+            after = start + len(literal)
+            if _DYNAMIC_BEFORE.search(text, 0, start):
+                if _DYNAMIC_AFTER.match(text, after) is None:
+                    return None, False
+                return True, True  # Deno loads dynamic JSON imports without the attribute
+            if _JSON_STATIC.match(text, after):
+                return False, True
             start = text.find(literal, start + 1)
-    return False
+    return False, False
 
 
 # --------------------------------------------------------------------------- URLs
@@ -245,6 +260,14 @@ def _url_path(url: str) -> str:
 
 
 # --------------------------------------------------------------------------- import maps
+
+
+class _ConfigError(ValueError):
+    """A config file or import map Deno cannot read; `path` is that file."""
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__(detail)
+        self.path = path
 
 
 class ImportMapError(Exception):
@@ -483,6 +506,7 @@ class Resolver:
         self._settings: dict[str, _FunctionSettings] | None = None
         self._toml_problem: Problem | None = None
         self._toml_text = ""
+        self._broken_map = False
 
     # ----------------------------------------------------------- paths
 
@@ -573,7 +597,7 @@ class Resolver:
         notes: list[str] = []
 
         def pick(path: str, why: str) -> _MapChoice:
-            label = self._rel(path) if self._inside(path) else path
+            label = self._rel(path)
             if (
                 posixpath.basename(path) in DENO_CONFIG_NAMES
                 and posixpath.dirname(path) == entry_dir
@@ -623,41 +647,41 @@ class Resolver:
                 self._build_explicit(choice.explicit, built)
             elif choice.discovery_from is not None:
                 self._build_discovered(choice.discovery_from, built)
-        except ValueError as e:
+        except _ConfigError as e:
             built.import_map = ImportMap()
-            path = choice.explicit or choice.discovery_from or self.root
-            built.problems.append((path, str(e)))
+            built.problems.append((e.path, str(e)))
         self._maps[choice] = built
         return built
 
     def _build_explicit(self, path: str, built: _BuiltMap) -> None:
-        built.config_files.add(path)
         if not self._is_file(path):
-            raise ValueError(f"import map {self._rel(path)} does not exist")
+            raise _ConfigError(path, f"import map {self._rel(path)} does not exist")
+        built.config_files.add(path)
         try:
             value = self._read_json(path, jsonc=False)  # Deno reads a given map as strict JSON
         except ValueError as e:
-            raise ValueError(f"{self._rel(path)}: not valid JSON: {e}") from e
+            raise _ConfigError(path, f"{self._rel(path)}: not valid JSON: {e}") from e
         if not isinstance(value, dict):
-            raise ValueError(f"{self._rel(path)}: an import map must be a JSON object")
+            raise _ConfigError(path, f"{self._rel(path)}: an import map must be a JSON object")
         try:
             built.import_map = parse_import_map(value, path)
         except ValueError as e:
-            raise ValueError(f"{self._rel(path)}: {e}") from e
+            raise _ConfigError(path, f"{self._rel(path)}: {e}") from e
 
     def _load_config(self, path: str) -> dict[str, Any]:
         try:
             value = self._read_json(path, jsonc=True)
         except ValueError as e:
-            raise ValueError(f"{self._rel(path)}: not valid JSON: {e}") from e
+            raise _ConfigError(path, f"{self._rel(path)}: not valid JSON: {e}") from e
         if not isinstance(value, dict):
-            raise ValueError(f"{self._rel(path)}: a config file must be a JSON object")
+            raise _ConfigError(path, f"{self._rel(path)}: a config file must be a JSON object")
         return value
 
     def _build_discovered(self, start: str, built: _BuiltMap) -> None:
         configs = self._discovered(start)
         if not configs:
             return
+        built.config_files.update(configs)
         values = {path: self._load_config(path) for path in configs}
         root_config = configs[0]
         nearest_dir = posixpath.dirname(configs[0])
@@ -672,7 +696,6 @@ class Resolver:
             ):
                 root_config = path
                 break
-        built.config_files.update(configs)
         root_value = values[root_config]
         if "imports" in root_value or "scopes" in root_value:
             base_file, base_value = root_config, root_value
@@ -682,21 +705,30 @@ class Resolver:
             if url is None:
                 url = _FILE + _join(posixpath.dirname(root_config), target)
             if not _is_file_url(url):
-                raise ValueError(f"{self._rel(root_config)}: importMap {target!r} is not local")
+                raise _ConfigError(
+                    root_config, f"{self._rel(root_config)}: importMap {target!r} is not local"
+                )
             base_file = _url_path(url)
-            built.config_files.add(base_file)
             if not self._is_file(base_file):
-                raise ValueError(f"{self._rel(root_config)}: importMap {target!r} does not exist")
+                raise _ConfigError(
+                    root_config, f"{self._rel(root_config)}: importMap {target!r} does not exist"
+                )
+            built.config_files.add(base_file)
             try:
                 base_value = self._read_json(base_file, jsonc=False)
             except ValueError as e:
-                raise ValueError(f"{self._rel(base_file)}: not valid JSON: {e}") from e
+                raise _ConfigError(base_file, f"{self._rel(base_file)}: not valid JSON: {e}") from e
             if not isinstance(base_value, dict):
-                raise ValueError(f"{self._rel(base_file)}: an import map must be a JSON object")
+                raise _ConfigError(
+                    base_file, f"{self._rel(base_file)}: an import map must be a JSON object"
+                )
         else:
             base_file, base_value = root_config, {}
-        built.base_label = self._rel(base_file) if self._inside(base_file) else base_file
-        base = parse_import_map(base_value, base_file, expand=True)
+        built.base_label = self._rel(base_file)
+        try:
+            base = parse_import_map(base_value, base_file, expand=True)
+        except ValueError as e:
+            raise _ConfigError(base_file, f"{self._rel(base_file)}: {e}") from e
         scopes = dict(base.scopes)
         base_dir = posixpath.dirname(base_file)
         for path in configs:
@@ -712,7 +744,7 @@ class Resolver:
             try:
                 entries = _expand(_entries(imports, path, path))
             except ValueError as e:
-                raise ValueError(f"{self._rel(path)}: {e}") from e
+                raise _ConfigError(path, f"{self._rel(path)}: {e}") from e
             scopes[scope] = _sorted([*entries, *scopes.get(scope, ())])
         built.import_map = ImportMap(
             base.imports, tuple((k, scopes[k]) for k in sorted(scopes, reverse=True))
@@ -820,6 +852,7 @@ class Resolver:
                 + " instead"
             )
         modules: set[str] = set()
+        self._broken_map = bool(built.problems)
         if entry is not None:
             modules = self._walk(name, entry, built.import_map, problems)
         static = self._static_files(name, settings, problems, notes)
@@ -873,7 +906,8 @@ class Resolver:
         try:
             url, entry = import_map.resolve(spec, referrer)
         except ImportMapError as e:
-            problem(e.reason, e.detail)
+            if not self._broken_map:  # else a consequence of the bad-config problem
+                problem(e.reason, e.detail)
             return None
         if entry is not None and not self._inside(entry.origin):
             problem("outside", f"mapped by {entry.origin}, which is outside the functions folder")
