@@ -143,7 +143,9 @@ def scan_imports(source: str) -> tuple[_Import, ...]:
     lines: list[str] | None = None
     has_dynamic = _DYNAMIC_ANY.search(source) is not None
     for line, specifier in module_specifiers(source):
-        is_json = posixpath.splitext(_strip_suffix(specifier))[1] in _JSON_EXTENSIONS
+        is_json = ".json" in specifier and (
+            posixpath.splitext(_strip_suffix(specifier))[1] in _JSON_EXTENSIONS
+        )
         if not (has_dynamic or is_json):
             found.append(_Import(line, specifier, True))
             continue
@@ -197,8 +199,11 @@ _FILE = "file://"
 
 
 def _strip_suffix(specifier: str) -> str:
-    cut = min((i for i in (specifier.find("?"), specifier.find("#")) if i >= 0), default=-1)
-    return specifier if cut < 0 else specifier[:cut]
+    """The specifier without its ?query and #hash."""
+    if "?" not in specifier and "#" not in specifier:
+        return specifier
+    cut = min(i for i in (specifier.find("?"), specifier.find("#")) if i >= 0)
+    return specifier[:cut]
 
 
 def _split_suffix(specifier: str) -> tuple[str, str]:
@@ -483,6 +488,7 @@ class _MapChoice:
 
 @dataclass
 class _BuiltMap:
+    key: str  # what the map is built from (import map file, or the discovered configs)
     import_map: ImportMap
     config_files: set[str]  # absolute paths
     problems: list[tuple[str, str]]  # (config file absolute, detail) -> bad-config
@@ -497,25 +503,31 @@ class Resolver:
         paths, already filtered by ignore rules); `config_toml`: supabase/config.toml or None.
         """
         self.root = os.path.abspath(root)
+        self._prefix = self.root + "/"
         self.files = frozenset(files)
         self.config_toml = os.path.abspath(config_toml) if config_toml else None
         self._imports: dict[str, tuple[_Import, ...]] = {}
-        self._maps: dict[_MapChoice, _BuiltMap] = {}
+        self._maps: dict[str, _BuiltMap] = {}
+        self._discovery: dict[str, tuple[str, ...]] = {}
+        self._outcomes: dict[
+            tuple[str, str, str, bool, bool], tuple[str | None, tuple[str, str] | None]
+        ] = {}
         self._graphs: dict[str, FunctionGraph] = {}
         self._json: dict[str, Any] = {}
         self._settings: dict[str, _FunctionSettings] | None = None
         self._toml_problem: Problem | None = None
         self._toml_text = ""
-        self._broken_map = False
 
     # ----------------------------------------------------------- paths
 
     def _rel(self, path: str) -> str:
         """A path relative to the functions folder ('../x' when outside)."""
+        if path.startswith(self._prefix):
+            return path[len(self._prefix) :]
         return os.path.relpath(path, self.root).replace(os.sep, "/")
 
     def _inside(self, path: str) -> bool:
-        return path.startswith(self.root + "/")
+        return path.startswith(self._prefix)
 
     def _is_file(self, path: str) -> bool:
         if self._inside(path):
@@ -624,24 +636,25 @@ class Resolver:
             return pick(fallback, "the fallback functions/import_map.json"), notes
         return _MapChoice(entry_dir, None, None, "Deno's discovery"), notes
 
-    def _discovered(self, start: str) -> list[str]:
-        """deno.json/deno.jsonc files from `start` up to the filesystem root, nearest first."""
-        found: list[str] = []
-        folder = start
-        while True:
-            config = self._config_in(folder)
-            if config is not None:
-                found.append(config)
+    def _discovered(self, folder: str) -> tuple[str, ...]:
+        """deno.json/deno.jsonc files from `folder` up to the filesystem root, nearest first."""
+        cached = self._discovery.get(folder)
+        if cached is None:
             parent = posixpath.dirname(folder)
-            if parent == folder:
-                return found
-            folder = parent
+            above = self._discovered(parent) if parent != folder else ()
+            config = self._config_in(folder)
+            cached = self._discovery[folder] = (config, *above) if config else above
+        return cached
 
     def _build_map(self, choice: _MapChoice) -> _BuiltMap:
-        cached = self._maps.get(choice)
+        if choice.explicit is not None:
+            key = "import-map:" + choice.explicit
+        else:  # functions that discover the same config files share one map
+            key = "discovered:" + "|".join(self._discovered(choice.discovery_from or self.root))
+        cached = self._maps.get(key)
         if cached is not None:
             return cached
-        built = _BuiltMap(ImportMap(), set(), [], choice.label)
+        built = _BuiltMap(key, ImportMap(), set(), [], choice.label)
         try:
             if choice.explicit is not None:
                 self._build_explicit(choice.explicit, built)
@@ -650,7 +663,7 @@ class Resolver:
         except _ConfigError as e:
             built.import_map = ImportMap()
             built.problems.append((e.path, str(e)))
-        self._maps[choice] = built
+        self._maps[key] = built
         return built
 
     def _build_explicit(self, path: str, built: _BuiltMap) -> None:
@@ -847,14 +860,15 @@ class Resolver:
             config_files.update(inside)
             notes.append(
                 f"the Supabase CLI resolves imports through {choice.label} ({choice.why}); "
-                "the self-hosted runtime gets no import map and reads "
-                + (", ".join(inside) if inside else "no deno.json")
-                + " instead"
+                "the self-hosted router passes no import map, so the runtime resolves with "
+                + (" and ".join(inside) if inside else "no import map at all")
             )
         modules: set[str] = set()
-        self._broken_map = bool(built.problems)
         if entry is not None:
-            modules = self._walk(name, entry, built.import_map, problems)
+            # With an unreadable map Deno loads nothing; bare specifiers are then not
+            # reported one by one (the bad-config problem says it), relative ones are.
+            quiet = bool(built.problems)
+            modules = self._walk(name, entry, built, problems, quiet=quiet)
         static = self._static_files(name, settings, problems, notes)
         graph = FunctionGraph(
             name=name,
@@ -870,7 +884,13 @@ class Resolver:
         return graph
 
     def _walk(
-        self, name: str, entry: str, import_map: ImportMap, problems: list[Problem]
+        self,
+        name: str,
+        entry: str,
+        built: _BuiltMap,
+        problems: list[Problem],
+        *,
+        quiet: bool,
     ) -> set[str]:
         modules = {entry}
         pending = [entry]
@@ -880,9 +900,8 @@ class Resolver:
                 rel
             ):
                 continue  # JSON and Wasm modules import nothing
-            referrer = posixpath.join(self.root, rel)
             for item in self._imports_of(rel):
-                target = self._target(name, rel, referrer, item, import_map, problems)
+                target = self._target(name, rel, item, built, problems, quiet)
                 if target is not None and target not in modules:
                     modules.add(target)
                     pending.append(target)
@@ -892,64 +911,57 @@ class Resolver:
         self,
         name: str,
         rel: str,
-        referrer: str,
         item: _Import,
-        import_map: ImportMap,
+        built: _BuiltMap,
         problems: list[Problem],
+        quiet: bool,
     ) -> str | None:
         """The local module `item` loads, or None (remote, or a problem recorded)."""
+        key = (built.key, rel, item.specifier, item.json_ok, name == ROUTER)
+        outcome = self._outcomes.get(key)
+        if outcome is None:
+            outcome = self._outcomes[key] = self._outcome(name, rel, item, built.import_map)
+        target, problem = outcome
+        if problem is not None and not (quiet and problem[0] == "unmapped"):
+            problems.append(Problem(rel, item.line, item.specifier, problem[0], problem[1]))
+        return target
+
+    def _outcome(
+        self, name: str, rel: str, item: _Import, import_map: ImportMap
+    ) -> tuple[str | None, tuple[str, str] | None]:
+        """(module, None) for a local module, (None, (reason, detail)) for a problem,
+        (None, None) for a remote specifier."""
         spec = item.specifier
-
-        def problem(reason: str, detail: str) -> None:
-            problems.append(Problem(rel, item.line, spec, reason, detail))
-
         try:
-            url, entry = import_map.resolve(spec, referrer)
+            url, entry = import_map.resolve(spec, posixpath.join(self.root, rel))
         except ImportMapError as e:
-            if not self._broken_map:  # else a consequence of the bad-config problem
-                problem(e.reason, e.detail)
-            return None
+            return None, (e.reason, e.detail)
         if entry is not None and not self._inside(entry.origin):
-            problem("outside", f"mapped by {entry.origin}, which is outside the functions folder")
-            return None
+            detail = f"mapped by {self._rel(entry.origin)}, which is outside the functions folder"
+            return None, ("outside", detail)
         if not _is_file_url(url):
-            return None
+            return None, None
         path = _url_path(url)
         if entry is None and (spec.startswith("/") or spec.lower().startswith("file:")):
-            problem(
-                "absolute", "an absolute path exists only on this machine: import it relatively"
-            )
-            return None
+            return None, ("absolute", "an absolute path exists only on this machine")
         if not self._inside(path):
-            problem("outside", f"resolves to {self._rel(path)}, outside the functions folder")
-            return None
+            return None, ("outside", f"resolves to {self._rel(path)}, outside the functions folder")
         target = self._rel(path)
-        top = target.split("/", 1)[0]
-        if top == ROUTER and name != ROUTER:
-            problem("router", f"resolves to {target}, inside the router main/")
-            return None
-        if url.endswith("/") or os.path.isdir(path):
-            problem(
-                "unsupported",
-                f"{target} is a folder; Deno does not import folders"
-                + self._suggest(target.rstrip("/") + "/index"),
-            )
-            return None
+        if target.split("/", 1)[0] == ROUTER and name != ROUTER:
+            return None, ("router", f"resolves to {target}, inside the router main/")
+        if url.endswith("/") or (target not in self.files and os.path.isdir(path)):
+            hint = self._suggest(target.rstrip("/") + "/index")
+            return None, ("unsupported", f"{target} is a folder: Deno imports files only{hint}")
         if target not in self.files:
             if os.path.isfile(path):
-                problem("missing", f"{target} exists but edgesync does not upload it (ignored)")
-            else:
-                problem("missing", f"{target} does not exist" + self._suggest(target))
-            return None
+                return None, ("missing", f"{target} exists but edgesync ignores it")
+            return None, ("missing", f"{target} does not exist{self._suggest(target)}")
         ext = posixpath.splitext(target)[1]
-        if ext in _JSON_EXTENSIONS:
-            if not item.json_ok:
-                problem("unsupported", 'a JSON module needs `with { type: "json" }`')
-                return None
-        elif ext and ext not in _CODE_EXTENSIONS and ext not in _LEAF_EXTENSIONS:
-            problem("unsupported", f"Deno cannot import {ext} files as modules")
-            return None
-        return target
+        if ext in _JSON_EXTENSIONS and not item.json_ok:
+            return None, ("unsupported", 'a JSON module needs `with { type: "json" }`')
+        if ext and ext not in _CODE_EXTENSIONS | _JSON_EXTENSIONS | _LEAF_EXTENSIONS:
+            return None, ("unsupported", f"Deno does not import {ext} files as modules")
+        return target, None
 
     def _suggest(self, target: str) -> str:
         stem, ext = posixpath.splitext(target)
