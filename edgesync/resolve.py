@@ -455,6 +455,11 @@ class _FunctionSettings:
     lines: Mapping[str, int] = field(default_factory=dict)
 
 
+def _text(value: object) -> str | None:
+    """A non-empty string setting, else None."""
+    return value if isinstance(value, str) and value else None
+
+
 def _toml_lines(text: str, name: str) -> dict[str, int]:
     """The 1-based line of each key in the `[functions.NAME]` table (best effort)."""
     lines: dict[str, int] = {}
@@ -569,8 +574,8 @@ class Resolver:
                 continue
             static = table.get("static_files", [])
             settings[name] = _FunctionSettings(
-                import_map=table.get("import_map") or None,
-                entrypoint=table.get("entrypoint") or None,
+                import_map=_text(table.get("import_map")),
+                entrypoint=_text(table.get("entrypoint")),
                 static_files=tuple(s for s in static if isinstance(s, str) and s)
                 if isinstance(static, list)
                 else (),
