@@ -1,0 +1,2 @@
+import { schema } from "@db";
+export const check = () => schema;

@@ -1,0 +1,2 @@
+import { schema } from "@db";
+Deno.serve(() => Response.json(schema));

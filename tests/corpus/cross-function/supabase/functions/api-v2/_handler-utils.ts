@@ -1,0 +1,2 @@
+import { json } from "./respond.ts";
+export const handle = (data: unknown) => json(data);

@@ -1,0 +1,2 @@
+import { handle } from "./_handler-utils.ts";
+Deno.serve(() => handle({ v: 2 }));

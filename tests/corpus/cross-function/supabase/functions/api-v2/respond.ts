@@ -1,0 +1,1 @@
+export const json = (data: unknown) => Response.json(data);

@@ -1,0 +1,2 @@
+import { greet } from "~/greet.ts";
+Deno.serve(() => new Response(greet("you")));

@@ -1,0 +1,1 @@
+export const cors = { "Access-Control-Allow-Origin": "*" };

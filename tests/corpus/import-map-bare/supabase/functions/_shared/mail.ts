@@ -1,0 +1,2 @@
+import { cors } from "cors";
+export const send = () => cors;

@@ -1,0 +1,2 @@
+import limits from "../_shared/limits.json";
+Deno.serve(() => Response.json(limits));

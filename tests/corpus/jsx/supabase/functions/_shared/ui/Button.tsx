@@ -1,0 +1,1 @@
+export function Button(props: { label: string }) { return <button>{props.label}</button>; }

@@ -1,0 +1,2 @@
+import { Button } from "./Button.tsx";
+export function Legacy() { return <Button label="old" />; }

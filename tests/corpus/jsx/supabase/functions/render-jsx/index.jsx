@@ -1,0 +1,2 @@
+import { Legacy } from "../_shared/ui/Legacy.jsx";
+Deno.serve(() => new Response(String(<Legacy />)));

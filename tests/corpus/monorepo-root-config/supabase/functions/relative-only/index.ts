@@ -1,0 +1,2 @@
+import { app } from "../_shared/app.ts";
+Deno.serve(() => new Response(app));

@@ -1,0 +1,2 @@
+import { routes } from "../main/route-table.ts";
+Deno.serve(() => Response.json(routes));

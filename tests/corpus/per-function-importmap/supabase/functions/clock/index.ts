@@ -1,0 +1,2 @@
+import { now } from "@/time.ts";
+Deno.serve(() => new Response(now()));

@@ -1,0 +1,2 @@
+import { a } from "common/a.ts";
+Deno.serve(() => new Response(a));

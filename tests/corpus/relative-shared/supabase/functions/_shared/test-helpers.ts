@@ -1,0 +1,1 @@
+export const fakeRequest = () => new Request("http://localhost/");

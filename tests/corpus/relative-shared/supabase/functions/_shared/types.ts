@@ -1,0 +1,1 @@
+export interface Instance { id: string; status: string }

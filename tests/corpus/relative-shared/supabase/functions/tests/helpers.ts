@@ -1,0 +1,2 @@
+import { corsHeaders } from "../_shared/cors.ts";
+export const headers = corsHeaders;

@@ -1,0 +1,2 @@
+import { fixture } from "./fixtures.ts";
+console.log(fixture);

@@ -1,0 +1,1 @@
+export const log = (s: string) => console.log(s);

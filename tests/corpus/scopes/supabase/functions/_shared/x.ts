@@ -1,0 +1,2 @@
+import { log } from "log";
+export const x = () => log("v2");

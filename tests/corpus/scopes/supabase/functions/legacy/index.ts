@@ -1,0 +1,2 @@
+import { x } from "shared/x.ts";
+Deno.serve(() => new Response(String(x())));

@@ -1,0 +1,3 @@
+import { x } from "shared/x.ts";
+import { log } from "log";
+Deno.serve(() => new Response(String(x() ?? log("?"))));

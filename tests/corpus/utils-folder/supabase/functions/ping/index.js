@@ -1,0 +1,2 @@
+import { format } from "../lib/format.ts";
+Deno.serve(() => new Response(format(" pong ")));

@@ -1,0 +1,2 @@
+import { util } from "@ws/util.ts";
+Deno.serve(() => new Response(String(util())));
