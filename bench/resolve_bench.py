@@ -1,4 +1,4 @@
-"""Benchmark of edgesync.resolve on generated trees; prints a table, asserts nothing.
+"""Benchmark of edgesync.local.graph on generated trees; prints a table, asserts nothing.
 
 Each tree has N functions of 5 files (index.ts, handler.ts, util.ts, types.ts,
 index.test.ts), 50 shared modules in `_shared/` and a `functions/deno.json` with an
@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from edgesync.resolve import Resolver  # noqa: E402
+from edgesync.local.graph import Resolver  # noqa: E402
 
 SHARED = 50
 

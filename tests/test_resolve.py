@@ -1,4 +1,4 @@
-"""Table tests of edgesync.resolve's pure rules: import maps, specifiers, map choice, problems."""
+"""Table tests of edgesync.local.graph's pure rules: import maps, specifiers, map choice, problems."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edgesync.resolve import (
+from edgesync.local.graph import (
     ImportMap,
     ImportMapError,
     Problem,

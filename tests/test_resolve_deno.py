@@ -28,8 +28,8 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from edgesync.local.graph import ENTRY_FILES, FunctionGraph, Resolver
 from edgesync.manifest import FUNCTION_NAME_RE, is_ignored
-from edgesync.resolve import ENTRY_FILES, FunctionGraph, Resolver
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -237,7 +237,7 @@ def _outside_config(root: Path) -> bool:
     )
 
 
-def _expected(
+def _expected(  # noqa: C901 - one comparison per kind of Deno result
     run: DenoRun, root: Path, files: frozenset[str], graph: FunctionGraph
 ) -> tuple[set[str], set[tuple[str, int, str]]]:
     """The local modules Deno loads for the function and the imports it cannot deploy."""

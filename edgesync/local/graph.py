@@ -39,14 +39,14 @@ import os
 import posixpath
 import re
 import sys
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from edgesync.local import module_specifiers
+from edgesync.local.imports import module_specifiers
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -147,7 +147,7 @@ def scan_imports(source: str) -> tuple[_Import, ...]:
             posixpath.splitext(_strip_suffix(specifier))[1] in _JSON_EXTENSIONS
         )
         if not (has_dynamic or is_json):
-            found.append(_Import(line, specifier, True))
+            found.append(_Import(line, specifier, json_ok=True))
             continue
         if lines is None:
             lines = source.split("\n")
@@ -159,13 +159,13 @@ def scan_imports(source: str) -> tuple[_Import, ...]:
         top = _LEADING_TRIVIA.match(source)
         header = source[: top.end()] if top else ""
         for m in _TRIPLE_SLASH.finditer(header):
-            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), True))
+            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), json_ok=True))
     if "-types" in source:
         for m in _TYPES_PRAGMA.finditer(source):
-            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), True))
+            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), json_ok=True))
     if "require" in source:
         for m in _IMPORT_REQUIRE.finditer(source):
-            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), True))
+            found.append(_Import(source.count("\n", 0, m.start()) + 1, m.group(2), json_ok=True))
     return tuple(found)
 
 
@@ -701,47 +701,9 @@ class Resolver:
             return
         built.config_files.update(configs)
         values = {path: self._load_config(path) for path in configs}
-        root_config = configs[0]
-        nearest_dir = posixpath.dirname(configs[0])
-        for path in configs[1:]:
-            members = values[path].get("workspace")
-            if isinstance(members, dict):
-                members = members.get("members")
-            if isinstance(members, list) and any(
-                isinstance(m, str)
-                and posixpath.normpath(posixpath.join(posixpath.dirname(path), m)) == nearest_dir
-                for m in members
-            ):
-                root_config = path
-                break
+        root_config = self._workspace_root(configs, values)
         root_value = values[root_config]
-        if "imports" in root_value or "scopes" in root_value:
-            base_file, base_value = root_config, root_value
-        elif isinstance(root_value.get("importMap"), str):
-            target = root_value["importMap"]
-            url = _parse_url_like(target, root_config)
-            if url is None:
-                url = _FILE + _join(posixpath.dirname(root_config), target)
-            if not _is_file_url(url):
-                raise _ConfigError(
-                    root_config, f"{self._rel(root_config)}: importMap {target!r} is not local"
-                )
-            base_file = _url_path(url)
-            if not self._is_file(base_file):
-                raise _ConfigError(
-                    root_config, f"{self._rel(root_config)}: importMap {target!r} does not exist"
-                )
-            built.config_files.add(base_file)
-            try:
-                base_value = self._read_json(base_file, jsonc=False)
-            except ValueError as e:
-                raise _ConfigError(base_file, f"{self._rel(base_file)}: not valid JSON: {e}") from e
-            if not isinstance(base_value, dict):
-                raise _ConfigError(
-                    base_file, f"{self._rel(base_file)}: an import map must be a JSON object"
-                )
-        else:
-            base_file, base_value = root_config, {}
+        base_file, base_value = self._base_map(root_config, root_value, built)
         built.base_label = self._rel(base_file)
         try:
             base = parse_import_map(base_value, base_file, expand=True)
@@ -767,18 +729,70 @@ class Resolver:
         built.import_map = ImportMap(
             base.imports, tuple((k, scopes[k]) for k in sorted(scopes, reverse=True))
         )
-        lock = root_value.get("lock", True)
-        lock_path: str | None = posixpath.join(posixpath.dirname(root_config), "deno.lock")
-        if lock is False:
-            lock_path = None
-        elif isinstance(lock, str):
-            lock_path = posixpath.normpath(posixpath.join(posixpath.dirname(root_config), lock))
-        elif isinstance(lock, dict) and isinstance(lock.get("path"), str):
-            lock_path = posixpath.normpath(
-                posixpath.join(posixpath.dirname(root_config), lock["path"])
-            )
+        lock_path = self._lock_file(root_config, root_value)
         if lock_path is not None and self._inside(lock_path) and self._is_file(lock_path):
             built.config_files.add(lock_path)
+
+    @staticmethod
+    def _workspace_root(configs: Sequence[str], values: Mapping[str, dict[str, Any]]) -> str:
+        """The nearest config, or the workspace root that lists its folder as a member."""
+        nearest_dir = posixpath.dirname(configs[0])
+        for path in configs[1:]:
+            members = values[path].get("workspace")
+            if isinstance(members, dict):
+                members = members.get("members")
+            if isinstance(members, list) and any(
+                isinstance(m, str)
+                and posixpath.normpath(posixpath.join(posixpath.dirname(path), m)) == nearest_dir
+                for m in members
+            ):
+                return path
+        return configs[0]
+
+    def _base_map(
+        self, root_config: str, root_value: dict[str, Any], built: _BuiltMap
+    ) -> tuple[str, Any]:
+        """The file and JSON value of the base import map: the config itself, or its importMap."""
+        if "imports" in root_value or "scopes" in root_value:
+            return root_config, root_value
+        target = root_value.get("importMap")
+        if not isinstance(target, str):
+            return root_config, {}
+        url = _parse_url_like(target, root_config)
+        if url is None:
+            url = _FILE + _join(posixpath.dirname(root_config), target)
+        if not _is_file_url(url):
+            raise _ConfigError(
+                root_config, f"{self._rel(root_config)}: importMap {target!r} is not local"
+            )
+        base_file = _url_path(url)
+        if not self._is_file(base_file):
+            raise _ConfigError(
+                root_config, f"{self._rel(root_config)}: importMap {target!r} does not exist"
+            )
+        built.config_files.add(base_file)
+        try:
+            base_value = self._read_json(base_file, jsonc=False)
+        except ValueError as e:
+            raise _ConfigError(base_file, f"{self._rel(base_file)}: not valid JSON: {e}") from e
+        if not isinstance(base_value, dict):
+            raise _ConfigError(
+                base_file, f"{self._rel(base_file)}: an import map must be a JSON object"
+            )
+        return base_file, base_value
+
+    @staticmethod
+    def _lock_file(root_config: str, root_value: dict[str, Any]) -> str | None:
+        """deno.lock beside the config, or where its `lock` key says; None when disabled."""
+        lock = root_value.get("lock", True)
+        folder = posixpath.dirname(root_config)
+        if lock is False:
+            return None
+        if isinstance(lock, str):
+            return posixpath.normpath(posixpath.join(folder, lock))
+        if isinstance(lock, dict) and isinstance(lock.get("path"), str):
+            return posixpath.normpath(posixpath.join(folder, lock["path"]))
+        return posixpath.join(folder, "deno.lock")
 
     # ----------------------------------------------------------- sources
 
@@ -906,7 +920,7 @@ class Resolver:
             ):
                 continue  # JSON and Wasm modules import nothing
             for item in self._imports_of(rel):
-                target = self._target(name, rel, item, built, problems, quiet)
+                target = self._target(name, rel, item, built, problems, quiet=quiet)
                 if target is not None and target not in modules:
                     modules.add(target)
                     pending.append(target)
@@ -919,6 +933,7 @@ class Resolver:
         item: _Import,
         built: _BuiltMap,
         problems: list[Problem],
+        *,
         quiet: bool,
     ) -> str | None:
         """The local module `item` loads, or None (remote, or a problem recorded)."""
@@ -980,7 +995,11 @@ class Resolver:
         return ""
 
     def _static_files(
-        self, name: str, settings: _FunctionSettings, problems: list[Problem], notes: list[str]
+        self,
+        name: str,  # noqa: ARG002 - one signature for every per-function pass
+        settings: _FunctionSettings,
+        problems: list[Problem],
+        notes: list[str],
     ) -> set[str]:
         found: set[str] = set()
         toml_rel = self._rel(self.config_toml) if self.config_toml else "config.toml"
