@@ -64,6 +64,7 @@ class Config:
     default_target: str | None
     exclude: tuple[str, ...]
     targets: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
+    deploy_tests: bool = False  # test files (*.test.ts, tests/, …) are local-only by default
     target_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -130,7 +131,7 @@ def parse_config(text: str, path: Path) -> Config:
     return _Reader(path).config(node)
 
 
-_TOP_KEYS = ("functions_dir", "default_target", "exclude", "targets")
+_TOP_KEYS = ("functions_dir", "default_target", "exclude", "deploy_tests", "targets")
 _TARGET_KEYS = (
     "host",
     "user",
@@ -196,6 +197,12 @@ class _Reader:
             self.fail(node, key, f"expected a non-empty string, got {_show(value)}")
         return str(value)
 
+    def boolean(self, node: yaml.Node, key: str) -> bool:
+        value = self.scalar(node, key)
+        if not isinstance(value, bool):
+            self.fail(node, key, f"expected true or false, got {_show(value)}")
+        return bool(value)
+
     def checked(self, node: yaml.Node, key: str, check: Callable[[str], str | None]) -> str:
         value = self.string(node, key)
         assert value is not None
@@ -220,6 +227,9 @@ class _Reader:
         exclude: tuple[str, ...] = ()
         if "exclude" in top:
             exclude = self.exclude(top["exclude"][1])
+        deploy_tests = False
+        if "deploy_tests" in top:
+            deploy_tests = self.boolean(top["deploy_tests"][1], "deploy_tests")
         if "targets" not in top:
             self.fail(root, "targets", "missing: at least one target is required")
         tnode = top["targets"][1]
@@ -248,6 +258,7 @@ class _Reader:
             exclude=exclude,
             targets=MappingProxyType(targets),
             target_lines=MappingProxyType(lines),
+            deploy_tests=deploy_tests,
         )
 
     def exclude(self, node: yaml.Node) -> tuple[str, ...]:

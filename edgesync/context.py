@@ -24,7 +24,7 @@ from types import TracebackType
 from edgesync import __version__
 from edgesync.config import Config, Target, find_config, load_config
 from edgesync.history import Actor
-from edgesync.local.tree import LocalTree, scan_local
+from edgesync.local.tree import ExcludeRules, LocalTree, exclude_rules, scan_local
 from edgesync.remote.shell import RemoteShell
 from edgesync.vcs import GitState, git_state
 
@@ -56,7 +56,14 @@ class Workspace:
     @cached_property
     def tree(self) -> LocalTree:
         """The local functions tree, scanned once."""
-        return scan_local(self.config.functions_dir, self.config.exclude)
+        return scan_local(
+            self.config.functions_dir, self.config.exclude, tests=self.config.deploy_tests
+        )
+
+    @cached_property
+    def rules(self) -> ExcludeRules:
+        """What stays local: the config's exclude globs and, unless deployed, test files."""
+        return exclude_rules(self.config.exclude, tests=self.config.deploy_tests)
 
     @cached_property
     def git(self) -> GitState:

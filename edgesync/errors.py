@@ -62,3 +62,10 @@ class DriftError(EdgesyncError):
 
 class LocalTreeError(ConfigError):
     """The local functions tree cannot be read safely (outside symlink, bad import)."""
+
+
+class UndeployableError(EdgesyncError):
+    """The local functions cannot be deployed as they are (exit 9): an import that cannot
+    be resolved or leaves the functions folder, a module that does not load."""
+
+    exit_code = 9

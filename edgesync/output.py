@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edgesync.local.deps import Blocked
 from edgesync.loglines import LogLine
 from edgesync.plan import Comparison, Deployment, EntryDiff, FunctionState, Status
 from edgesync.results import (
@@ -180,27 +181,35 @@ class Output:
         if self.json_mode and not isinstance(result, (PlanPreview, RollbackPreview)):
             self.emit_json(result.to_json())
             return
-        if isinstance(result, DiffResult):
-            self._comparison(result.comparison, result.target, result.where, result.patches)
-        elif isinstance(result, PlanPreview):
-            self._comparison(result.comparison, result.target, result.where, summary=False)
-        elif isinstance(result, LsResult):
-            self._function_states(result.states, result.target, result.where)
-        elif isinstance(result, PushResult):
-            self._push(result)
-        elif isinstance(result, RollbackPreview):
-            self._rollback_preview(result)
-        elif isinstance(result, RollbackResult):
-            self._rollback(result)
-        elif isinstance(result, HistoryResult):
-            self._history(result)
-        elif isinstance(result, LockResult):
-            self._lock(result)
-        elif isinstance(result, RepairResult):
-            self._repair(result)
-        elif isinstance(result, InitResult):
-            self.line(f"wrote {result.path}")
-            self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
+        renderers: dict[type, Callable[[Any], None]] = {
+            DiffResult: self._diff,
+            PlanPreview: self._plan,
+            LsResult: self._ls,
+            PushResult: self._push,
+            RollbackPreview: self._rollback_preview,
+            RollbackResult: self._rollback,
+            HistoryResult: self._history,
+            LockResult: self._lock,
+            RepairResult: self._repair,
+            InitResult: self._init,
+        }
+        renderers[type(result)](result)
+
+    def _diff(self, r: DiffResult) -> None:
+        self._comparison(r.comparison, r.target, r.where, r.patches)
+        self._blocked(r.blocked)
+
+    def _plan(self, r: PlanPreview) -> None:
+        self._comparison(r.comparison, r.target, r.where, summary=False)
+        for name, files in r.also:
+            self.line(f"also changes {name} (it loads {', '.join(files)})")
+
+    def _ls(self, r: LsResult) -> None:
+        self._function_states(r.states, r.target, r.where)
+
+    def _init(self, r: InitResult) -> None:
+        self.line(f"wrote {r.path}")
+        self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
 
     # -- diff --------------------------------------------------------------------
 
@@ -234,6 +243,12 @@ class Output:
                 "changed on the server outside edgesync (a push refuses to overwrite them "
                 "without --force): " + ", ".join(sorted(comp.changed_on_server))
             )
+
+    def _blocked(self, blocked: Sequence[Blocked]) -> None:
+        for b in blocked:
+            self.line(f"{b.name}: cannot be deployed as it is")
+            for line in b.describe().splitlines():
+                self.line("  " + line.split(": ", 1)[-1])
 
     def _comparison_table(self, comp: Comparison) -> None:
         table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -476,6 +491,8 @@ def _file_lines(e: EntryDiff, drift: frozenset[str] = frozenset()) -> Text:
 
 def _state_note(s: FunctionState) -> str:
     parts = []
+    if s.problems:
+        return "cannot be deployed: " + "; ".join(p.split(": ", 1)[-1] for p in s.problems)
     if s.state is Deployment.NOT_DEPLOYED:
         return "run: edgesync push " + s.name
     if s.changed_files:

@@ -10,7 +10,15 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from edgesync.manifest import ENTRY_FILES, ROUTER, Kind, Manifest, classify, top_of
+from edgesync.manifest import (
+    ENTRY_FILES,
+    FUNCTION_NAME_RE,
+    ROUTER,
+    Kind,
+    Manifest,
+    classify,
+    top_of,
+)
 
 
 class Status(str, Enum):
@@ -69,12 +77,15 @@ _KIND_ORDER = {Kind.FUNCTION: 0, Kind.SHARED: 1, Kind.ROOT: 2}
 
 
 def entry_names(local: Manifest, remote: Manifest) -> dict[str, Kind]:
-    """Every top-level name on either side that edgesync manages, with its kind."""
+    """Every top-level name on either side that edgesync manages, with its kind.
+
+    A folder is a function when either side holds it with an entry file.
+    """
     names: dict[str, Kind] = {}
     for manifest in (local, remote):
         for top in manifest.folders:
-            kind = classify(top, is_folder=True)
-            if kind is not None:
+            kind = manifest.kind_of(top)
+            if kind is not None and names.get(top) is not Kind.FUNCTION:
                 names[top] = kind
         for path in manifest.files:
             if "/" not in path:
@@ -102,7 +113,7 @@ def compare(
         selected = selection
     entries = []
     for name, only in selected.items():
-        kind = kinds.get(name) or classify(name, is_folder=True) or Kind.FUNCTION
+        kind = kinds.get(name) or classify(name, is_folder=True) or Kind.SHARED
         entries.append(_compare_entry(name, kind, local, remote, only))
     entries.sort(key=lambda e: (_KIND_ORDER[e.kind], e.name))
     return Comparison(tuple(entries))
@@ -161,6 +172,7 @@ class FunctionState:
     remote_has_entry: bool  # False: the server would answer InvalidWorkerCreation
     changed_on_server: tuple[str, ...] = ()  # its files edited on the server outside edgesync
     last_release: str | None = None  # the newest release that replaced or removed its folder
+    problems: tuple[str, ...] = ()  # why it cannot be deployed as it is (one line each)
 
 
 def function_states(
@@ -170,8 +182,15 @@ def function_states(
     deps: Mapping[str, Collection[str]],
 ) -> tuple[FunctionState, ...]:
     """Every function on either side (except `main`), with its deployment state."""
+    # A server folder is a function when it holds an entry file, when it is one locally, or
+    # when it is named like one and not shared code locally: without an entry file the
+    # router answers it with a boot error (flagged below).
     remote_functions = {
-        top for top in remote.folders if classify(top, is_folder=True) is Kind.FUNCTION
+        top
+        for top in remote.folders
+        if remote.kind_of(top) is Kind.FUNCTION
+        or top in local_functions
+        or (FUNCTION_NAME_RE.match(top) and not top.startswith("_") and top not in local.folders)
     }
     names = sorted((set(local_functions) | remote_functions) - {ROUTER})
     out = []
@@ -237,11 +256,16 @@ class ReplaceFunction:
     keep: tuple[str, ...]  # unchanged paths copied on the server
     delete: tuple[str, ...]  # paths only on the server, gone after the swap
     source: str | None = None  # rollback: a folder under the state dir to restore from
+    # server paths edgesync ignores (.env, node_modules/, excluded files): copied into the
+    # new folder as they are; `preserve_files` counts the regular files among them
+    preserve: tuple[str, ...] = ()
+    preserve_files: int = 0
 
 
 @dataclass(frozen=True)
 class PutFile:
-    """Replace or add one file outside function folders (shared code, top-level files)."""
+    """Replace or add one file on its own: shared code, a top-level file, or a file
+    another function imports from this function's folder (that folder is not rebuilt)."""
 
     path: str
     existed: bool
@@ -285,6 +309,37 @@ class PushPlan:
         )
 
 
+def push_selection(
+    local: Manifest,
+    remote: Manifest,
+    names: Collection[str],
+    deps: Mapping[str, Collection[str]],
+    skip: Collection[str] = (),
+) -> dict[str, Collection[str] | None]:
+    """What a push compares: named entries whole with what they load from elsewhere; with
+    no names, every function, every `_` folder and top-level file whole (never `main/`,
+    nor the functions in `skip`), and from other folders (`utils/`) only the files some
+    function loads."""
+    if names:
+        return selection_for(names, deps)
+    whole: dict[str, Collection[str] | None] = {}
+    for name, kind in entry_names(local, remote).items():
+        if name == ROUTER or name in skip:
+            continue
+        if kind is not Kind.SHARED or name.startswith("_"):
+            whole[name] = None
+    loaded: dict[str, Collection[str] | None] = {}
+    for paths in deps.values():
+        for path in paths:
+            top = top_of(path)
+            if top in whole or top == ROUTER:
+                continue
+            bucket = loaded.setdefault(top, set())
+            assert isinstance(bucket, set)
+            bucket.add(path)
+    return {**whole, **loaded}
+
+
 def plan_push(
     local: Manifest,
     remote: Manifest,
@@ -293,25 +348,29 @@ def plan_push(
     deps: Mapping[str, Collection[str]],
     *,
     prune: bool = False,
+    preserved: Mapping[str, Collection[str]] | None = None,
+    preserved_files: Mapping[str, int] | None = None,
+    skip: Collection[str] = (),
 ) -> PushPlan:
     """Decide what a push changes.
 
-    Named functions are mirrored whole; the files they import from outside
-    their folder are put file by file. No names: every differing function,
-    shared and top-level file. `prune` also deletes what exists only on the
-    server (never `main/`).
+    Named functions are mirrored whole; the files they load from outside their
+    folder are put file by file, also when they lie in another function's
+    folder (which is never rebuilt from a partial selection). No names: see
+    `push_selection`. `prune` also deletes what exists only on the server in
+    the entries compared whole (never `main/`). `preserved` names the server
+    paths under each function that edgesync ignores; they are carried over
+    into the new folder (`preserved_files` counts the regular files among them).
+    `skip` leaves functions out of a push without names (blocked or disabled).
     """
-    if names:
-        selection = selection_for(names, deps)
-    else:
-        selection = {n: None for n in entry_names(local, remote) if n != ROUTER}
-    comp = compare(local, remote, selection)
+    comp = compare(local, remote, push_selection(local, remote, names, deps, skip))
+    whole = set(names) if names else None
     functions: list[ReplaceFunction] = []
     puts: list[PutFile] = []
     deletes: list[DeletePath] = []
     for entry in comp.entries:
-        on_local = entry.name in local_functions
-        if entry.kind is Kind.FUNCTION and on_local:
+        is_whole = whole is None or entry.name in whole
+        if entry.kind is Kind.FUNCTION and entry.name in local_functions and is_whole:
             if entry.status is Status.UNCHANGED:
                 continue
             by = {s: tuple(f.path for f in entry.files if f.status is s) for s in Status}
@@ -322,27 +381,25 @@ def plan_push(
                     upload=by[Status.ADDED] + by[Status.MODIFIED],
                     keep=by[Status.UNCHANGED],
                     delete=by[Status.REMOVED],
+                    preserve=tuple(sorted((preserved or {}).get(entry.name, ()))),
+                    preserve_files=(preserved_files or {}).get(entry.name, 0),
                 )
             )
-        elif entry.kind is Kind.FUNCTION:
+        elif entry.kind is Kind.FUNCTION and entry.name not in local_functions:
             if prune and entry.status is Status.REMOVED and entry.name != ROUTER:
                 deletes.append(DeletePath(entry.name, is_function=True))
         else:
             for f in entry.files:
                 if f.status in (Status.ADDED, Status.MODIFIED):
                     puts.append(PutFile(f.path, existed=f.status is Status.MODIFIED))
-                elif f.status is Status.REMOVED and prune:
+                elif f.status is Status.REMOVED and prune and is_whole:
                     deletes.append(DeletePath(f.path, is_function=False))
     plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), comp)
     # What is shown is what will happen: no unchanged files, no removals that won't be made.
     touched = set(plan.uploads) | set(plan.removed)
     shown = []
     for e in comp.entries:
-        files = tuple(
-            f
-            for f in e.files
-            if f.path in touched or (e.name in touched and e.kind is Kind.FUNCTION)
-        )
+        files = tuple(f for f in e.files if f.path in touched or top_of(f.path) in touched)
         if files:
             shown.append(EntryDiff(e.name, e.kind, e.status, files))
     return PushPlan(plan.functions, plan.puts, plan.deletes, Comparison(tuple(shown)))

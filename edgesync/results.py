@@ -15,6 +15,7 @@ from typing import Any
 
 from edgesync.errors import EdgesyncError
 from edgesync.history import Release
+from edgesync.local.deps import Blocked
 from edgesync.plan import Comparison, FunctionState
 from edgesync.remote.lock import LockStatus
 
@@ -35,10 +36,40 @@ class DiffResult:
     where: str
     comparison: Comparison
     patches: tuple[Patch, ...] = ()
+    blocked: tuple[Blocked, ...] = ()  # functions that cannot be deployed as they are
+
+    @property
+    def in_sync(self) -> bool:
+        """Nothing differs and every function can be deployed."""
+        return self.comparison.in_sync and not self.blocked
 
     def to_json(self) -> dict[str, Any]:
         """The documented `diff --json` shape."""
-        return comparison_json(self.comparison, self.target)
+        return {
+            **comparison_json(self.comparison, self.target),
+            "in_sync": self.in_sync,
+            "blocked": blocked_json(self.blocked),
+        }
+
+
+def blocked_json(blocked: Sequence[Blocked]) -> list[dict[str, Any]]:
+    """Functions that cannot be deployed, with every problem."""
+    return [
+        {
+            "name": b.name,
+            "problems": [
+                {
+                    "file": p.file,
+                    "line": p.line,
+                    "specifier": p.specifier,
+                    "reason": p.reason,
+                    "detail": p.detail,
+                }
+                for p in b.problems
+            ],
+        }
+        for b in blocked
+    ]
 
 
 def comparison_json(comp: Comparison, target: str) -> dict[str, Any]:
@@ -82,6 +113,7 @@ class LsResult:
                     "remote_entry_file": s.remote_has_entry,
                     "changed_on_server": list(s.changed_on_server),
                     "last_release": s.last_release,
+                    "problems": list(s.problems),
                 }
                 for s in self.states
             ],
@@ -95,6 +127,8 @@ class PlanPreview:
     target: str
     where: str
     comparison: Comparison
+    # functions not replaced whose loaded code changes: (name, the changed files they load)
+    also: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +148,8 @@ class PushResult:
     commit: str = "-"  # the deployed commit, short (`1a2b3c4d+dirty`)
     dry_run: bool = False
     changed_on_server: tuple[str, ...] = ()
+    affected: tuple[str, ...] = ()  # every function whose loaded code this push changed
+    blocked: tuple[str, ...] = ()  # functions left out: they cannot be deployed as they are
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -127,11 +163,15 @@ class PushResult:
                 "functions": list(self.functions),
                 "files": files,
                 "changed_on_server": list(self.changed_on_server),
+                "affected": list(self.affected),
+                "blocked": list(self.blocked),
             }
         return {
             "target": self.target,
             "release": self.release,
             "functions": list(self.functions),
+            "affected": list(self.affected),
+            "blocked": list(self.blocked),
             "files": files,
             "restarted": self.restarted,
         }

@@ -67,7 +67,8 @@ def hold_lock(
         stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 20
-    while not (state(sandbox) / "lock/pid").exists() and time.monotonic() < deadline:
+    pid = state(sandbox) / "lock/pid"
+    while not (pid.exists() and pid.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert (state(sandbox) / "lock/pid").exists()
     return proc

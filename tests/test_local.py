@@ -104,7 +104,8 @@ def test_discovery(fns: Path) -> None:
     assert paths(tree) == sorted(paths(tree))
 
 
-def test_invalid_names_and_missing_entry_are_skipped_with_warnings(fns: Path) -> None:
+def test_folders_without_an_entry_or_a_function_name_hold_shared_code(fns: Path) -> None:
+    # any folder can hold code a function imports (`../utils/table.ts`): none is skipped
     make(
         fns,
         {
@@ -112,30 +113,32 @@ def test_invalid_names_and_missing_entry_are_skipped_with_warnings(fns: Path) ->
             "1st/index.ts": "",
             "wpp-x/util.ts": "",
             "nested-only/sub/index.ts": "",
+            "_shared/index.ts": "",
             "hello/index.ts": "",
         },
     )
     (fns / "empty-fn").mkdir()
     tree = scan_local(fns)
     assert tree.functions == ("hello",)
-    assert paths(tree) == ["hello/index.ts"]
-    entries = "index.ts, index.js, index.tsx, index.jsx, index.mjs"
-    assert tree.warnings == (
-        "1st/: not a valid function name — skipped",
-        "bad name/: not a valid function name — skipped",
-        f"empty-fn/: no entry file ({entries}), not a function — skipped",
-        f"nested-only/: no entry file ({entries}), not a function — skipped",
-        f"wpp-x/: no entry file ({entries}), not a function — skipped",
-    )
-    assert "wpp-x" not in tree.manifest.folders
+    assert tree.shared == ("1st", "_shared", "bad name", "empty-fn", "nested-only", "wpp-x")
+    assert paths(tree) == [
+        "1st/index.ts",
+        "_shared/index.ts",
+        "bad name/index.ts",
+        "hello/index.ts",
+        "nested-only/sub/index.ts",
+        "wpp-x/util.ts",
+    ]
+    assert tree.warnings == ()
+    assert "wpp-x" in tree.manifest.folders and "empty-fn" in tree.manifest.folders
 
 
 def test_entry_file_must_be_a_file(fns: Path) -> None:
     make(fns, {"odd/index.ts/inner.ts": ""})
     tree = scan_local(fns)
     assert tree.functions == ()
-    assert paths(tree) == []
-    assert tree.warnings[0].startswith("odd/: no entry file")
+    assert tree.shared == ("odd",)
+    assert paths(tree) == ["odd/index.ts/inner.ts"]
 
 
 def test_empty_shared_folder_is_listed(fns: Path) -> None:
@@ -250,8 +253,8 @@ def test_excluding_the_entry_file_unmakes_the_function(fns: Path) -> None:
     make(fns, {"hello/index.ts": "", "hello/util.ts": ""})
     tree = scan_local(fns, ["hello/index.ts"])
     assert tree.functions == ()
-    assert paths(tree) == []
-    assert tree.warnings[0].startswith("hello/: no entry file")
+    assert tree.shared == ("hello",)
+    assert paths(tree) == ["hello/util.ts"]
 
 
 def test_negated_exclude_is_refused() -> None:
@@ -463,13 +466,15 @@ def test_excluded_symlinks_are_not_checked(fns: Path) -> None:
     assert paths(scan_local(fns, ["*.test.ts"])) == ["hello/index.ts"]
 
 
-def test_links_in_skipped_folders_are_not_checked(fns: Path) -> None:
+def test_links_in_ignored_or_excluded_folders_are_not_checked(fns: Path) -> None:
     make(fns, {"hello/index.ts": ""})
-    (fns / "bad name").mkdir()
-    (fns / "bad name" / "x").symlink_to("/etc/passwd")
-    (fns / "noentry").mkdir()
-    (fns / "noentry" / "x").symlink_to("/etc/passwd")
-    assert paths(scan_local(fns)) == ["hello/index.ts"]
+    (fns / ".hidden").mkdir()
+    (fns / ".hidden" / "x").symlink_to("/etc/passwd")
+    (fns / "scratch").mkdir()
+    (fns / "scratch" / "x").symlink_to("/etc/passwd")
+    assert paths(scan_local(fns, ["scratch/"])) == ["hello/index.ts"]
+    with pytest.raises(LocalTreeError, match="leaves the functions folder"):
+        scan_local(fns)  # scratch/ holds shared code unless excluded: its links are checked
 
 
 def test_error_path_is_absolute_outside_cwd(

@@ -153,7 +153,7 @@ def hold_lock(sandbox: Sandbox, rid: str = "20260101T000000Z-hold") -> subproces
     )
     lock = sandbox.project_dir / ".edgesync/lock/pid"
     deadline = time.monotonic() + 20
-    while not lock.exists() and time.monotonic() < deadline:
+    while not (lock.exists() and lock.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert lock.exists()
     return proc

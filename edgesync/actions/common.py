@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,8 +12,9 @@ from typing import TypeVar
 from edgesync.context import Server, Workspace
 from edgesync.errors import ConnectError, LockedError, RemoteError
 from edgesync.history import Bundle, new_release_id
-from edgesync.local.tree import LocalTree
+from edgesync.local.tree import ExcludeRules, LocalTree
 from edgesync.loglines import BOOT_RE, LogLine, attribute
+from edgesync.manifest import Manifest, top_of
 from edgesync.remote import compose
 from edgesync.remote.lock import read_lock
 from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
@@ -46,6 +47,33 @@ def server_snapshot(server: Server, ui: UI) -> ServerSnapshot:
     elif snapshot.locked:
         ui.info("a deploy holds the lock on the server right now")
     return snapshot
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """The server as edgesync compares it: without what it ignores or leaves out."""
+
+    manifest: Manifest  # the files compared with the local tree
+    preserved: Mapping[str, tuple[str, ...]]  # function -> paths a push carries over as they are
+    preserved_files: Mapping[str, int]  # function -> how many regular files those are
+
+
+def server_view(snapshot: ServerSnapshot, rules: ExcludeRules) -> ServerView:
+    """Split the server's files: compared ones, and those kept as they are (env files,
+    node_modules, .git, and what the exclude globs or the test rules leave out)."""
+    manifest, excluded = snapshot.manifest.without(rules.excludes)
+    preserved: dict[str, list[str]] = {}
+    for path in sorted({*excluded, *snapshot.ignored}):
+        if "/" in path:
+            preserved.setdefault(top_of(path), []).append(path)
+    return ServerView(
+        manifest,
+        {top: tuple(paths) for top, paths in preserved.items()},
+        {
+            top: sum(1 for p in paths if p not in snapshot.pruned)
+            for top, paths in preserved.items()
+        },
+    )
 
 
 @dataclass(frozen=True)

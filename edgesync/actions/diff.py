@@ -6,13 +6,13 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import replace
 
-from edgesync.actions.common import local_tree, server_snapshot
+from edgesync.actions.common import local_tree, server_snapshot, server_view
 from edgesync.context import Server, Workspace
 from edgesync.errors import UsageError
 from edgesync.history import drifted
-from edgesync.local.imports import all_dependencies
-from edgesync.manifest import Manifest
-from edgesync.plan import Comparison, Status, compare, entry_names, selection_for
+from edgesync.local import deps
+from edgesync.manifest import ROUTER, Manifest
+from edgesync.plan import Comparison, Status, compare, entry_names, push_selection
 from edgesync.results import DiffResult, Patch
 from edgesync.ui import UI
 
@@ -35,14 +35,22 @@ def check_names(names: Sequence[str], local: Manifest, remote: Manifest) -> None
 def diff(
     ws: Workspace, server: Server, ui: UI, names: Sequence[str] = (), *, patch: bool = False
 ) -> DiffResult:
-    """Compare the local tree with the server, limited to `names` and what they import."""
+    """Compare the local tree with the server: what a push would change.
+
+    Limited to `names` and what they load; functions that cannot be deployed as
+    they are (an import that leaves the functions folder, …) are named.
+    """
     tree = local_tree(ws, ui)
     snapshot = server_snapshot(server, ui)
-    remote = snapshot.manifest
-    selection = None
+    remote = server_view(snapshot, tree.rules).manifest
     if names:
         check_names(names, tree.manifest, remote)
-        selection = selection_for(names, all_dependencies(tree, names))
+    candidates = names or [f for f in tree.functions if f != ROUTER]
+    stuck = deps.blocked(tree, candidates)
+    for note in deps.notes(tree, candidates):
+        ui.info(note)
+    loads = deps.all_dependencies(tree, [n for n in candidates if n not in stuck])
+    selection = push_selection(tree.manifest, remote, names, loads)
     comp = compare(tree.manifest, remote, selection)
     shown = {f.path for e in comp.entries for f in e.files}
     # mid-swap, files differ from the history for a moment: that is not drift
@@ -52,7 +60,9 @@ def diff(
     drift &= shown
     comp = replace(comp, changed_on_server=drift)
     patches = tuple(_patches(ws, server, comp)) if patch else ()
-    return DiffResult(server.target.name, server.where(), comp, patches)
+    return DiffResult(
+        server.target.name, server.where(), comp, patches, tuple(stuck.values())
+    )
 
 
 def _patches(ws: Workspace, server: Server, comp: Comparison) -> list[Patch]:

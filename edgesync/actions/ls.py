@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgesync.actions.common import local_tree, server_snapshot
+from edgesync.actions.common import local_tree, server_snapshot, server_view
 from edgesync.context import Server, Workspace
 from edgesync.history import drifted, last_release_of
-from edgesync.local.imports import all_dependencies
+from edgesync.local import deps
 from edgesync.manifest import top_of
 from edgesync.plan import function_states
 from edgesync.results import LsResult
@@ -18,15 +18,20 @@ def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     """Functions side by side: not deployed, only on server, differs, in sync."""
     tree = local_tree(ws, ui)
     snapshot = server_snapshot(server, ui)
-    deps = all_dependencies(tree, tree.functions)
-    states = function_states(tree.manifest, snapshot.manifest, tree.functions, deps)
-    drift = () if snapshot.journal else drifted(snapshot.manifest, snapshot.history.releases)
+    remote = server_view(snapshot, tree.rules).manifest
+    stuck = deps.blocked(tree, tree.functions)
+    loads = deps.all_dependencies(tree, tree.functions)
+    states = function_states(tree.manifest, remote, tree.functions, loads)
+    drift = () if snapshot.journal else drifted(remote, snapshot.history.releases)
     last = last_release_of(snapshot.history.releases)
     states = tuple(
         replace(
             s,
             changed_on_server=tuple(p for p in drift if top_of(p) == s.name),
             last_release=last.get(s.name),
+            problems=tuple(line for line in stuck[s.name].describe().splitlines())
+            if s.name in stuck
+            else (),
         )
         for s in states
     )

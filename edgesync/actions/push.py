@@ -14,13 +14,15 @@ from edgesync.actions.common import (
     restart_and_watch,
     send_release,
     server_snapshot,
+    server_view,
 )
 from edgesync.context import Server, Workspace
-from edgesync.errors import Declined, UsageError
+from edgesync.errors import Declined, UndeployableError, UsageError
 from edgesync.history import build_bundle, drifted, installed_by_push, refuse_drift
-from edgesync.local.imports import all_dependencies
+from edgesync.local import deps
+from edgesync.local.deps import Blocked
 from edgesync.local.tree import LocalTree
-from edgesync.manifest import ROUTER
+from edgesync.manifest import ROUTER, Manifest
 from edgesync.plan import PushPlan, entry_names, plan_push
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
@@ -56,14 +58,7 @@ def changed_functions(tree: LocalTree, snapshot: ServerSnapshot) -> ChangedSelec
         return ChangedSelection(
             None, base, f"--changed: {changed.reason}; comparing content instead"
         )
-    deps = all_dependencies(tree, tree.functions)
-    chosen = []
-    for fn in tree.functions:
-        if fn == ROUTER:
-            continue
-        own = any(p.startswith(fn + "/") for p in changed.paths)
-        if own or changed.paths & deps.get(fn, frozenset()):
-            chosen.append(fn)
+    chosen = list(deps.affected(tree, changed.paths))
     note = (
         f"--changed since {base[:8]}: {', '.join(chosen)}"
         if chosen
@@ -89,7 +84,11 @@ class Planned:
 
     plan: PushPlan
     snapshot: ServerSnapshot
+    remote: Manifest  # the server's files as compared (without ignored and excluded ones)
     drift: tuple[str, ...]  # files changed on the server by hand that this push overwrites
+    affected: tuple[str, ...] = ()  # every local function whose loaded code changes
+    blocked: tuple[Blocked, ...] = ()  # functions left out: they cannot be deployed as they are
+    skipped: tuple[str, ...] = ()  # functions left out: enabled = false in config.toml
 
 
 def check_local_names(
@@ -110,18 +109,57 @@ def check_local_names(
     return unknown
 
 
+def undeployable(stuck: Sequence[Blocked]) -> UndeployableError:
+    """Exit 9, naming every function that cannot be deployed and each problem."""
+    names = ", ".join(b.name for b in stuck)
+    return UndeployableError(
+        f"cannot be deployed as it is: {names}\n" + "\n".join(b.describe() for b in stuck),
+        hint="only the functions folder reaches the server: fix those imports (or move the "
+        "code they load into it), then push again",
+    )
+
+
 def make_plan(
     tree: LocalTree, snapshot: ServerSnapshot, names: Sequence[str], *, prune: bool
 ) -> Planned:
-    """Compare local and server and decide what the push changes (no I/O)."""
-    remote = snapshot.manifest
+    """Compare local and server and decide what the push changes (no I/O).
+
+    Named functions that cannot be deployed are left out (`blocked`), and so
+    are, in a push without names, the functions config.toml disables.
+    """
+    view = server_view(snapshot, tree.rules)
+    remote = view.manifest
     check_local_names(tree, names, entry_names(tree.manifest, remote))
-    deps = all_dependencies(tree, list(names) if names else list(tree.functions))
-    plan = plan_push(tree.manifest, remote, tree.functions, names, deps, prune=prune)
+    candidates = list(names) or [f for f in tree.functions if f != ROUTER]
+    stuck = deps.blocked(tree, candidates)
+    skipped = [] if names else deps.disabled(tree, candidates)
+    pushed = [n for n in candidates if n not in stuck and n not in skipped]
+    loads = deps.all_dependencies(tree, pushed)
+    plan = plan_push(
+        tree.manifest,
+        remote,
+        tree.functions,
+        [n for n in names if n not in stuck],
+        loads,
+        prune=prune,
+        preserved=view.preserved,
+        preserved_files=view.preserved_files,
+        skip=[*stuck, *skipped],
+    )
     overwritten = {p for p in plan.uploads if p in remote.files} | set(plan.removed)
     overwritten |= {p for d in plan.deletes for p in remote.under(d.path)}
     drift = tuple(p for p in drifted(remote, snapshot.history.releases) if p in overwritten)
-    return Planned(plan, snapshot, drift)
+    changed = {*plan.uploads, *plan.removed}
+    affected = set(deps.affected(tree, changed)) | {f.name for f in plan.functions}
+    return Planned(
+        plan,
+        snapshot,
+        remote,
+        drift,
+        tuple(sorted(affected)),
+        tuple(stuck.values()),
+        tuple(skipped),
+    )
 
 
 def push(
@@ -153,6 +191,9 @@ def push(
         require_clean_tree(tree)
     if check_local_names(tree, names):  # say whether it exists on the server (no lock needed)
         make_plan(tree, server_snapshot(server, ui), names, prune=prune)
+    stuck = deps.blocked(tree, names)
+    if names and len(stuck) == len(names):  # nothing left to push: refuse before connecting
+        raise undeployable(tuple(stuck.values()))
     if dry_run:
         return _dry_run(tree, server, ui, names, changed=changed, prune=prune)
     pusher = _Pusher(ws, server, ui, names, changed=changed, prune=prune, force=force, yes=yes)
@@ -163,7 +204,7 @@ def push(
         server,
         ui,
         release=result.release,
-        functions=result.functions,
+        functions=result.affected or result.functions,
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
     )
@@ -171,7 +212,7 @@ def push(
         result,
         restarted=restarted.restarted,
         restart_command=restarted.command,
-        error=restarted.error,
+        error=restarted.error or result.error,
     )
 
 
@@ -195,10 +236,10 @@ def _dry_run(
     planned = make_plan(tree, snapshot, chosen, prune=prune)
     plan = planned.plan
     if plan.empty:
+        if planned.blocked:
+            raise undeployable(planned.blocked)
         return PushResult(target, None)
-    ui.show(PlanPreview(target, server.where(), plan.comparison))
-    if planned.drift:
-        ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
+    show_plan(tree, server, ui, planned)
     return PushResult(
         target,
         None,
@@ -207,6 +248,9 @@ def _dry_run(
         deleted=plan.removed,
         dry_run=True,
         changed_on_server=planned.drift,
+        affected=planned.affected,
+        blocked=tuple(b.name for b in planned.blocked),
+        error=undeployable(planned.blocked) if planned.blocked else None,
     )
 
 
@@ -256,12 +300,12 @@ class _Pusher:
         )
         if planned is None or planned.plan.empty:
             session.cancel()
+            if planned is not None and planned.blocked:
+                raise undeployable(planned.blocked)
             return PushResult(target, None, recovered=snapshot.recovered)
         plan = planned.plan
         if plan != self.shown:
-            self.ui.show(PlanPreview(target, self.server.where(), plan.comparison))
-            if planned.drift:
-                self.ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
+            self._preview(planned)
             self.shown = plan
         if planned.drift and not self.force:
             session.cancel()
@@ -276,7 +320,7 @@ class _Pusher:
         bundle = build_bundle(
             plan,
             kind="push",
-            remote=snapshot.manifest,
+            remote=planned.remote,
             expected=installed_by_push(plan, tree.manifest),
             history=snapshot.history,
             kept=snapshot.kept_releases,
@@ -297,7 +341,34 @@ class _Pusher:
             recovered=snapshot.recovered,
             seconds=sent.seconds,
             commit=actor.short_commit,
+            affected=planned.affected,
+            blocked=tuple(b.name for b in planned.blocked),
+            error=undeployable(planned.blocked) if planned.blocked else None,
         )
+
+    def _preview(self, planned: Planned) -> None:
+        show_plan(self.ws.tree, self.server, self.ui, planned)
+
+
+def show_plan(tree: LocalTree, server: Server, ui: UI, planned: Planned) -> None:
+    """The plan, what else it changes, and what it leaves out."""
+    plan = planned.plan
+    replaced = {f.name for f in plan.functions}
+    changed = {*plan.uploads, *plan.removed}
+    also = tuple(
+        (name, tuple(sorted(changed & deps.graph(tree, name).files)))
+        for name in planned.affected
+        if name not in replaced
+    )
+    ui.show(PlanPreview(server.target.name, server.where(), plan.comparison, also))
+    for b in planned.blocked:
+        ui.warn(f"left out, it cannot be deployed as it is:\n{b.describe()}")
+    for name in planned.skipped:
+        ui.info(f"{name}: enabled = false in config.toml: not pushed (name it to push it)")
+    for note in deps.notes(tree, planned.affected):
+        ui.info(note)
+    if planned.drift:
+        ui.warn("changed on the server outside edgesync: " + ", ".join(planned.drift))
 
 
 def _chosen(

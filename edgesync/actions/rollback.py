@@ -9,6 +9,7 @@ from edgesync.actions.common import (
     restart_and_watch,
     send_release,
     server_snapshot,
+    server_view,
 )
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, UsageError
@@ -20,6 +21,7 @@ from edgesync.history import (
     replaced_on_server,
     rollback_plan,
 )
+from edgesync.local.tree import ExcludeRules
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import RollbackPreview, RollbackResult
@@ -28,9 +30,11 @@ from edgesync.ui import UI
 DRIFT_HINT = "rollback --force replaces them anyway (they are kept in the new release)"
 
 
-def _plan(snapshot: ServerSnapshot, release: str | None) -> tuple[RollbackPlan, tuple[str, ...]]:
+def _plan(
+    snapshot: ServerSnapshot, release: str | None, rules: ExcludeRules
+) -> tuple[RollbackPlan, tuple[str, ...]]:
     """The rollback plan, and the files it replaces that were changed by hand."""
-    history, remote = snapshot.history, snapshot.manifest
+    history, remote = snapshot.history, server_view(snapshot, rules).manifest
     rb = rollback_plan(history.releases, snapshot.kept_releases, remote, release)
     touched = replaced_on_server(rb.plan, remote)  # a rollback replaces all of it
     return rb, tuple(p for p in drifted(remote, history.releases) if p in touched)
@@ -64,7 +68,7 @@ def rollback(
     made again under the lock; if the server changed in between, nothing is done.
     """
     target = server.target
-    rb, drift = _plan(server_snapshot(server, ui), release)
+    rb, drift = _plan(server_snapshot(server, ui), release, ws.rules)
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
     steps += [f"remove {d.path}" + ("/" if d.is_function else "") for d in rb.plan.deletes]
@@ -77,7 +81,7 @@ def rollback(
             raise Declined("nothing was rolled back")
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> RollbackResult:
-        now, now_drift = _plan(snapshot, release)
+        now, now_drift = _plan(snapshot, release, ws.rules)
         if not _same(now, rb) or (now_drift and not force):
             session.cancel()
             raise UsageError(
@@ -87,7 +91,7 @@ def rollback(
         bundle = build_bundle(
             now.plan,
             kind="rollback",
-            remote=snapshot.manifest,
+            remote=server_view(snapshot, ws.rules).manifest,
             expected=now.expected,
             history=snapshot.history,
             kept=snapshot.kept_releases,

@@ -41,5 +41,5 @@ def diff(
     ws = workspace(ctx)
     result = action.diff(ws, server(ctx, ws), out, names or (), patch=patch)
     finish(out, result)
-    if exit_code and not result.comparison.in_sync:
+    if exit_code and not result.in_sync:
         raise typer.Exit(1)

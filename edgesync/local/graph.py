@@ -1029,6 +1029,10 @@ class Resolver:
             found |= matched
         return found
 
+    def enabled(self, name: str) -> bool:
+        """False when config.toml says `[functions.NAME] enabled = false`."""
+        return self._function_settings(name).enabled
+
     def importers(
         self, paths: Collection[str], functions: Collection[str]
     ) -> dict[str, frozenset[str]]:

@@ -1,34 +1,13 @@
-"""Module specifiers in JS/TS source, and the import graph of the local tree.
+"""Module specifiers in JS/TS source.
 
 `module_specifiers` is a small lexer: it blanks out comments, strings, templates
 and regular expressions so that only real `import`/`export … from`/`import()`
-statements are seen. `import_graph` and `dependencies` answer "which files
-outside a function's folder does it need on the server".
+statements are seen. `graph.py` resolves what it finds the way Deno does.
 """
 
 from __future__ import annotations
 
-import posixpath
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from types import MappingProxyType
-from urllib.parse import unquote
-
-from edgesync.errors import LocalTreeError
-from edgesync.local.tree import LocalTree, display_root
-
-# Files whose relative imports are followed.
-CODE_SUFFIXES = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".mts", ".cts", ".cjs")
-# Tried, in order, when an import names a path without its extension (Node-style code).
-RESOLVE_SUFFIXES = (".ts", ".tsx", ".js", ".mjs", ".jsx")
-
-
-@dataclass(frozen=True)
-class _Analysis:
-    graph: Mapping[str, frozenset[str]]
-    unresolved: tuple[tuple[str, int, str], ...]
-
 
 _STRING_BODY = {
     "'": re.compile(r"(?:[^'\\\n]|\\[\s\S])*"),
@@ -198,116 +177,3 @@ def module_specifiers(source: str) -> tuple[tuple[int, str], ...]:
             counted = quote_at
             found.append((line, value))
     return tuple(found)
-
-
-def _is_relative(specifier: str) -> bool:
-    return specifier.startswith(("./", "../"))
-
-
-def _candidates(path: str) -> Iterable[str]:
-    """Manifest paths an import of `path` (already normalised) may mean, best first."""
-    if path != ".":
-        yield path
-        for suffix in RESOLVE_SUFFIXES:
-            yield path + suffix
-        stem, ext = posixpath.splitext(path)
-        if ext in (".js", ".jsx", ".mjs"):  # TypeScript's ESM style: "./x.js" means x.ts
-            yield stem + ".ts"
-            yield stem + ".tsx"
-    folder = "" if path == "." else path + "/"
-    for suffix in RESOLVE_SUFFIXES:
-        yield f"{folder}index{suffix}"
-
-
-def _resolve(tree: LocalTree, importer: str, line: int, specifier: str) -> str | None:
-    """The manifest path a relative specifier names, or None when there is none."""
-    bare = specifier.split("#", 1)[0].split("?", 1)[0]
-    files = tree.manifest.files
-    base = posixpath.dirname(importer)
-    for variant in dict.fromkeys((bare, unquote(bare))):
-        path = posixpath.normpath(posixpath.join(base, variant))
-        if path == ".." or path.startswith("../"):
-            raise LocalTreeError(
-                f"{_shown(tree, importer)}:{line}: import {specifier!r} "
-                "resolves outside the functions folder",
-                hint="only the functions folder is deployed; move that code into _shared/",
-            )
-        for candidate in _candidates(path):
-            if candidate in files:
-                return candidate
-    return None
-
-
-def _shown(tree: LocalTree, rel: str) -> str:
-    shown = display_root(tree.root)
-    return posixpath.join(shown, rel) if shown else rel
-
-
-def _analyse(tree: LocalTree) -> _Analysis:
-    cached = tree.cache.get("imports")
-    if isinstance(cached, _Analysis):
-        return cached
-    graph: dict[str, frozenset[str]] = {}
-    unresolved: list[tuple[str, int, str]] = []
-    resolved: dict[tuple[str, str], str | None] = {}  # (importing folder, specifier)
-    for path in tree.manifest.files:
-        if not path.endswith(CODE_SUFFIXES):
-            continue
-        try:
-            source = (tree.root / path).read_bytes().decode("utf-8", errors="replace")
-        except OSError as e:
-            raise LocalTreeError(f"{_shown(tree, path)}: cannot read: {e.strerror}") from e
-        targets: set[str] = set()
-        for line, specifier in module_specifiers(source):
-            if not _is_relative(specifier):
-                continue
-            key = (posixpath.dirname(path), specifier)
-            if key not in resolved:
-                resolved[key] = _resolve(tree, path, line, specifier)
-            target = resolved[key]
-            if target is None:
-                unresolved.append((path, line, specifier))
-            elif target != path:
-                targets.add(target)
-        graph[path] = frozenset(targets)
-    analysis = _Analysis(MappingProxyType(graph), tuple(unresolved))
-    tree.cache["imports"] = analysis
-    return analysis
-
-
-def import_graph(tree: LocalTree) -> Mapping[str, frozenset[str]]:
-    """For each source file in the manifest, the manifest paths it imports by relative path.
-
-    Raises `LocalTreeError` (naming file, line and specifier) for an import that
-    leads outside the functions folder. Imports that match no file are left out;
-    `unresolved_imports` lists them.
-    """
-    return _analyse(tree).graph
-
-
-def unresolved_imports(tree: LocalTree) -> tuple[tuple[str, int, str], ...]:
-    """Relative imports that match no file of the manifest, as (file, line, specifier)."""
-    return _analyse(tree).unresolved
-
-
-def dependencies(tree: LocalTree, function: str) -> frozenset[str]:
-    """Manifest paths outside the folder `function` that its files import, transitively.
-
-    Works for any top-level folder (a function, `main`, a shared folder); an
-    unknown name has no files and so no dependencies.
-    """
-    graph = import_graph(tree)
-    prefix = function + "/"
-    pending = [path for path in graph if path.startswith(prefix)]
-    seen: set[str] = set(pending)
-    while pending:
-        for target in graph.get(pending.pop(), ()):
-            if target not in seen:
-                seen.add(target)
-                pending.append(target)
-    return frozenset(path for path in seen if not path.startswith(prefix))
-
-
-def all_dependencies(tree: LocalTree, names: Iterable[str]) -> dict[str, frozenset[str]]:
-    """Files outside its folder that each named local function imports (nothing for others)."""
-    return {n: dependencies(tree, n) for n in names if n in tree.functions}

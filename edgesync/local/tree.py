@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from edgesync.errors import LocalTreeError
-from edgesync.manifest import ENTRY_FILES, FileEntry, Kind, Manifest, classify, is_ignored
+from edgesync.manifest import (
+    ENTRY_FILES,
+    TEST_PATTERNS,
+    FileEntry,
+    Kind,
+    Manifest,
+    classify,
+    is_ignored,
+)
 
 _CHUNK = 1 << 20
 _SYMLINK_HINT = (
@@ -155,6 +163,7 @@ class LocalTree:
     shared: tuple[str, ...]
     root_files: tuple[str, ...]
     warnings: tuple[str, ...] = ()
+    rules: ExcludeRules = field(default_factory=ExcludeRules, compare=False)
     # Analyses of the tree (the import graph), computed on first use: the tree never changes.
     cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
@@ -266,30 +275,18 @@ class _Scanner:
             else:
                 self.warnings.append(f"{child}: not a regular file — skipped")
 
-    def top_folder(self, entry: os.DirEntry[str], name: str, top: frozenset[str]) -> Kind | None:
-        """Walk one top-level folder; its kind, or None when it was skipped (with a warning)."""
-        kind = classify(name, is_folder=True)
-        no_entry = f"{name}/: no entry file ({', '.join(ENTRY_FILES)}), not a function — skipped"
-        if kind is None:
-            self.warnings.append(f"{name}/: not a valid function name — skipped")
-            return None
-        if kind is Kind.FUNCTION and not _entry_file(entry.path, name, self.rules):
-            self.warnings.append(no_entry)
-            return None
+    def top_folder(self, entry: os.DirEntry[str], name: str, top: frozenset[str]) -> Kind:
+        """Walk one top-level folder: a function when it holds an entry file, else shared code."""
         is_link = entry.is_symlink()
         real = self.follow(entry.path, name) if is_link else os.path.join(self.root, name)
         if real in top:
             raise self.loop_error(entry.path, name)
-        files_before, warnings_before = len(self.entries), len(self.warnings)
+        files_before = len(self.entries)
         self.walk(entry.path, name, real, top | {real})
-        if kind is Kind.SHARED:
-            return kind
         found = {e.path for e in self.entries[files_before:]}
-        if not any(f"{name}/{entry_file}" in found for entry_file in ENTRY_FILES):
-            del self.entries[files_before:]
-            del self.warnings[warnings_before:]
-            self.warnings.append(no_entry)
-            return None
+        has_entry = any(f"{name}/{entry_file}" in found for entry_file in ENTRY_FILES)
+        kind = classify(name, is_folder=True, has_entry=has_entry)
+        assert kind is not None  # dot-folders are ignored before
         return kind
 
     def loop_error(self, fs_path: str, rel: str) -> LocalTreeError:
@@ -308,21 +305,20 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def _entry_file(fs_dir: str, name: str, rules: ExcludeRules) -> bool:
-    """Cheap pre-check: does the folder hold something named like an entry file?"""
-    return any(
-        os.path.lexists(os.path.join(fs_dir, entry)) and not rules.matches(f"{name}/{entry}")
-        for entry in ENTRY_FILES
-    )
+def exclude_rules(exclude: Sequence[str] = (), *, tests: bool = False) -> ExcludeRules:
+    """The config's `exclude` globs, plus the test-file patterns unless tests are deployed."""
+    patterns = (exclude,) if isinstance(exclude, str) else tuple(exclude)
+    return ExcludeRules(patterns if tests else (*patterns, *TEST_PATTERNS))
 
 
-def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
+def scan_local(root: Path, exclude: Sequence[str] = (), *, tests: bool = False) -> LocalTree:
     """Walk the functions folder `root`: classify its entries and hash every kept file.
 
-    Ignored paths (`manifest.is_ignored`) and `exclude` globs are left out and
-    their folders not entered. Folders that are neither functions nor shared
-    code are skipped with a warning. Raises `LocalTreeError` when the folder is
-    missing, or a symlink is broken, loops, or leads outside the folder.
+    Ignored paths (`manifest.is_ignored`), `exclude` globs and (unless `tests`)
+    test files are left out and their folders not entered. A top-level folder is
+    a function when it holds an entry file, else a folder of shared code.
+    Raises `LocalTreeError` when the folder is missing, or a symlink is broken,
+    loops, or leads outside the folder.
     """
     given = Path(root).expanduser()
     if not given.is_dir():
@@ -331,7 +327,7 @@ def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
             f"functions folder {given} {what}",
             hint="set functions_dir in edgesync.yaml (relative to that file)",
         )
-    rules = ExcludeRules((exclude,) if isinstance(exclude, str) else exclude)
+    rules = exclude_rules(exclude, tests=tests)
     scanner = _Scanner(given.resolve(), rules)
     top = frozenset({scanner.root})
     functions: list[str] = []
@@ -367,4 +363,5 @@ def scan_local(root: Path, exclude: Sequence[str] = ()) -> LocalTree:
         shared=tuple(sorted(shared)),
         root_files=tuple(sorted(root_files)),
         warnings=tuple(scanner.warnings),
+        rules=rules,
     )

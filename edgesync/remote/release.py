@@ -62,6 +62,7 @@ def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[s
             continue
         calls.append(_call("stage_function", fn.name))
         calls += [_call("keep_file", path) for path in fn.keep]
+        calls += [_call("preserve_path", path) for path in fn.preserve]
     calls += [_call("restore_file", p.source, p.path) for p in plan.puts if p.source is not None]
     calls.append("# 2. verify every staged file against its expected hash")
     calls.append("verify_staged")
@@ -83,7 +84,7 @@ def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[s
         if not _plain_name(path)
     ]
     calls += [
-        _call("count_files", fn.name, len(fn.upload) + len(fn.keep))
+        _call("count_files", fn.name, len(fn.upload) + len(fn.keep) + fn.preserve_files)
         for fn in plan.functions
         if fn.source is None
     ]

@@ -26,6 +26,9 @@ class ServerSnapshot:
     manifest: Manifest
     history: History = field(default_factory=History)
     kept_releases: frozenset[str] = frozenset()  # releases whose backups still exist
+    ignored: frozenset[str] = frozenset()  # env-like files, node_modules/.git: kept as they are
+    pruned: frozenset[str] = frozenset()  # the folders among `ignored` (node_modules, .git)
+    symlinks: frozenset[str] = frozenset()  # never followed, never written through
     locked: bool = False  # a deploy holds the lock (read without it: may change meanwhile)
     journal: str | None = None  # a release whose swap has not finished (running or killed)
     recovered: str | None = None  # under the lock: an interrupted release that was undone
@@ -93,6 +96,7 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
     pending: list[str] = []
     releases: set[str] = set()
     marks: dict[bytes, str] = {}  # J (journal), U (undone), C (completed) -> release id
+    others: dict[bytes, list[str]] = {b"i": [], b"p": [], b"l": []}
     locked = False
     history_text = b""
     pos = 0
@@ -113,6 +117,10 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
         elif tag == b"L\0":
             locked = True
             pos += 2
+        elif tag in (b"i\0", b"p\0", b"l\0"):
+            end = data.index(b"\0", pos + 2)
+            others[tag[:1]].append(_rel(data[pos + 2 : end]))
+            pos = end + 1
         elif tag == b"d\0" or tag == b"f\0":
             end = data.index(b"\0", pos + 2)
             raw = data[pos + 2 : end]
@@ -133,12 +141,17 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
     if pending:
         raise RemoteError("the manifest command ended before hashing every file")
     kept = [e for e in entries if not is_ignored(e.path)]
+    ignored = {e.path for e in entries if is_ignored(e.path)} | set(others[b"i"])
+    ignored |= set(others[b"p"])
     tops = [f for f in folders if "/" not in f and not is_ignored(f)]
     history = parse_history(history_text.decode("utf-8", "replace"), history_name)
     return ServerSnapshot(
         Manifest.of(kept, tops),
         history,
         frozenset(releases),
+        ignored=frozenset(ignored),
+        pruned=frozenset(others[b"p"]),
+        symlinks=frozenset(others[b"l"]),
         locked=locked,
         journal=marks.get(b"J"),
         recovered=marks.get(b"U"),

@@ -29,6 +29,11 @@ keep_file() {
     stale "$1 changed on the server"
   fi
 }
+preserve_path() { # a server path edgesync ignores (.env, node_modules/): carried over as it is
+  if ! { mkdir -p "$N/$(parent "$1")" && cp -Rp "$fd/$1" "$N/$1"; }; then
+    stale "$1 changed on the server"
+  fi
+}
 restore_function() { cp -Rp "$state/$1" "$N/$2" || fail "cannot restore $2 from $1"; }
 restore_file() {
   if ! { mkdir -p "$N/$(parent "$2")" && cp -p "$state/$1" "$N/$2"; }; then

@@ -3,14 +3,21 @@
 # folder with its sha256, its folders, the kept release backups, the history.
 # $1 project_dir, $2 functions folder, $3 state folder.
 # Output, NUL-separated: d\0PATH\0 and f\0PATH\0 records, then h\0 and sha256sum's
-# lines for the files named since the last h\0 (batched by find -exec … {} +),
-# r\0ID\0 per kept release, and H\0 followed by history.jsonl as it is.
+# lines for the files named since the last h\0 (batched by find -exec … {} +);
+# i\0PATH\0 for env-like files (listed, never read), p\0PATH\0 for node_modules
+# and .git (not entered), l\0PATH\0 for symbolic links (never followed);
+# r\0ID\0 per kept release, L\0 when locked, J\0ID\0 for a journal, and H\0
+# followed by history.jsonl as it is.
 [ -d "$1" ] || exit "$EXIT_NO_PROJECT"
 [ -d "$2" ] || exit "$EXIT_NO_FUNCTIONS"
 command -v sha256sum >/dev/null 2>&1 || exit "$EXIT_NO_SHA256"
 cd "$2" || exit "$EXIT_NO_FUNCTIONS"
 find . \( -name node_modules -o -name .git \) -prune \
+     -exec sh -c 'for p do printf "p\0%s\0" "$p"; done' sh {} + \
+  -o -type l -exec sh -c 'for p do printf "l\0%s\0" "$p"; done' sh {} + \
   -o -type d ! -name . -exec sh -c 'for p do printf "d\0%s\0" "$p"; done' sh {} + \
+  -o -type f \( -iname '.env*' -o -iname '*.env' \) \
+     -exec sh -c 'for p do printf "i\0%s\0" "$p"; done' sh {} + \
   -o -type f -exec sh -c \
      'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
 [ -d "$3/releases" ] && for r in "$3"/releases/*; do
