@@ -86,7 +86,15 @@ def test_clean_environment_credentials_only_from_env(
     res = run_ci(p, env, "push", "--yes", "--json", "--no-logs")
     assert res.returncode == 0, res.stderr
     data = json.loads(res.stdout)  # nothing but the JSON on stdout
-    assert set(data) == {"target", "release", "functions", "affected", "blocked", "files", "restarted"}
+    assert set(data) == {
+        "target",
+        "release",
+        "functions",
+        "affected",
+        "blocked",
+        "files",
+        "restarted",
+    }
     assert data["functions"] == ["fn-a", "fn-b"]
     assert all(set(f) == {"path", "action"} for f in data["files"])
     key_body = sandbox.client_key.read_text().splitlines()[1]

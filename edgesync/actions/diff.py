@@ -60,9 +60,7 @@ def diff(
     drift &= shown
     comp = replace(comp, changed_on_server=drift)
     patches = tuple(_patches(ws, server, comp)) if patch else ()
-    return DiffResult(
-        server.target.name, server.where(), comp, patches, tuple(stuck.values())
-    )
+    return DiffResult(server.target.name, server.where(), comp, patches, tuple(stuck.values()))
 
 
 def _patches(ws: Workspace, server: Server, comp: Comparison) -> list[Patch]:

@@ -109,9 +109,7 @@ def importers_of(tree: LocalTree, changed: Collection[str]) -> Mapping[str, tupl
     """For each changed file outside function folders, the functions that load it."""
     out: dict[str, tuple[str, ...]] = {}
     for path in changed:
-        users = [
-            n for n in tree.functions if n != ROUTER and path in outside(graph(tree, n))
-        ]
+        users = [n for n in tree.functions if n != ROUTER and path in outside(graph(tree, n))]
         if users:
             out[path] = tuple(sorted(users))
     return out
