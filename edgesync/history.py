@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from types import MappingProxyType
 from typing import Any, Literal
 
-from edgesync.errors import DriftError, UsageError
+from edgesync.errors import DriftError, RemoteError, UsageError
 from edgesync.manifest import Manifest, is_ignored, top_of
 from edgesync.plan import DeletePath, PushPlan, PutFile, ReplaceFunction, compare
 
@@ -364,6 +364,16 @@ def drifted(remote: Manifest, history: Iterable[Release | Mapping[str, Any]]) ->
     }
     out |= {p for p in remote.files if top_of(p) in rec.functions and p not in rec.files}
     return tuple(sorted(out))
+
+
+def refuse_links(links: Sequence[str], where: str) -> None:
+    """Exit 5 when a release would write through a symbolic link on the server."""
+    if links:
+        raise RemoteError(
+            f"{', '.join(links)} in {where} is a symbolic link on the server: edgesync never "
+            "writes, moves or deletes through one",
+            hint="replace the link with a real folder or file on the server, then push again",
+        )
 
 
 def refuse_drift(drift: Sequence[str], *, force: bool, hint: str) -> None:

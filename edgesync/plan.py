@@ -403,3 +403,19 @@ def plan_push(
         if files:
             shown.append(EntryDiff(e.name, e.kind, e.status, files))
     return PushPlan(plan.functions, plan.puts, plan.deletes, Comparison(tuple(shown)))
+
+
+def through_links(plan: PushPlan, links: Collection[str]) -> tuple[str, ...]:
+    """Server symlinks a plan would write, move or delete through (it must not)."""
+    if not links:
+        return ()
+    touched = [f.name for f in plan.functions]
+    touched += [p.path for p in plan.puts] + [d.path for d in plan.deletes]
+    found = set()
+    for path in touched:
+        parts = path.split("/")
+        for i in range(1, len(parts) + 1):
+            prefix = "/".join(parts[:i])
+            if prefix in links:
+                found.add(prefix)
+    return tuple(sorted(found))

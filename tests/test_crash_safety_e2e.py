@@ -319,3 +319,24 @@ def test_a_killed_server_session_leaves_a_lock_that_can_be_cleared(
     assert "stale" in r.out
     assert repo.run("lock", "release", "--yes").code == 0
     assert repo.run("push", "--no-logs").code == 0
+
+
+# --------------------------------------------------------------------------- symlinks
+
+
+@pytest.mark.parametrize("link", ["_shared", "fn-b"])
+def test_a_symlinked_folder_on_the_server_is_never_written_through(
+    repo: Project, sandbox: Sandbox, tmp_path: Path, link: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "precious.ts").write_text("not the server's functions\n")
+    (sandbox.functions_dir / link).symlink_to(outside)
+    r = repo.run("diff")
+    assert f"{link} is a symbolic link on the server" in r.err
+    r = repo.run("push", "--no-logs")
+    assert r.code == 5, r.err
+    assert "symbolic link" in r.err and link in r.err
+    assert sorted(p.name for p in outside.iterdir()) == ["precious.ts"]
+    assert (sandbox.functions_dir / link).is_symlink()
+    assert not (state(sandbox) / "lock").exists()

@@ -46,6 +46,8 @@ def server_snapshot(server: Server, ui: UI) -> ServerSnapshot:
         )
     elif snapshot.locked:
         ui.info("a deploy holds the lock on the server right now")
+    for link in sorted(snapshot.symlinks):
+        ui.warn(f"{link} is a symbolic link on the server: edgesync does not follow it")
     return snapshot
 
 

@@ -18,12 +18,18 @@ from edgesync.actions.common import (
 )
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, UndeployableError, UsageError
-from edgesync.history import build_bundle, drifted, installed_by_push, refuse_drift
+from edgesync.history import (
+    build_bundle,
+    drifted,
+    installed_by_push,
+    refuse_drift,
+    refuse_links,
+)
 from edgesync.local import deps
 from edgesync.local.deps import Blocked
 from edgesync.local.tree import LocalTree
 from edgesync.manifest import ROUTER, Manifest
-from edgesync.plan import PushPlan, entry_names, plan_push
+from edgesync.plan import PushPlan, entry_names, plan_push, through_links
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import PlanPreview, PushResult
@@ -307,6 +313,9 @@ class _Pusher:
         if plan != self.shown:
             self._preview(planned)
             self.shown = plan
+        if links := through_links(plan, snapshot.symlinks):
+            session.cancel()
+            refuse_links(links, self.server.target.remote_functions_dir.as_posix())
         if planned.drift and not self.force:
             session.cancel()
             refuse_drift(planned.drift, force=self.force, hint=DRIFT_HINT)

@@ -18,10 +18,12 @@ from edgesync.history import (
     build_bundle,
     drifted,
     refuse_drift,
+    refuse_links,
     replaced_on_server,
     rollback_plan,
 )
 from edgesync.local.tree import ExcludeRules
+from edgesync.plan import through_links
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import RollbackPreview, RollbackResult
@@ -82,6 +84,9 @@ def rollback(
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> RollbackResult:
         now, now_drift = _plan(snapshot, release, ws.rules)
+        if links := through_links(now.plan, snapshot.symlinks):
+            session.cancel()
+            refuse_links(links, target.remote_functions_dir.as_posix())
         if not _same(now, rb) or (now_drift and not force):
             session.cancel()
             raise UsageError(
