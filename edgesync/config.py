@@ -363,9 +363,11 @@ def _remote_abs_path(value: str) -> str | None:
 def _remote_rel_path(value: str) -> str | None:
     if "\0" in value or "\n" in value:
         return "contains a control character"
-    parts = PurePosixPath(value).parts
-    if value.startswith("/") or ".." in parts or value in (".", ""):
-        return f"must be a folder inside project_dir, got '{value}'"
+    parts = PurePosixPath(value).parts  # "./", "a/./" and "." all lose their dots here
+    if value.startswith("/") or ".." in parts or not parts:
+        return f"must be a folder inside project_dir (not project_dir itself), got '{value}'"
+    if parts[0] == ".edgesync":
+        return "must not be edgesync's state folder (.edgesync)"
     return None
 
 

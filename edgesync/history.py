@@ -535,6 +535,19 @@ def installed_by_push(plan: PushPlan, local: Manifest) -> dict[str, str]:
     return after
 
 
+def upload_modes(plan: PushPlan, local: Manifest, remote: Manifest) -> dict[str, int]:
+    """The mode each uploaded file gets: its local mode, never wider than the server's
+    file it replaces (a file chmodded 0600 on the server stays 0600)."""
+    modes: dict[str, int] = {}
+    for path in plan.uploads:
+        mine = local.files[path].mode
+        if mine is None:
+            continue
+        theirs = remote.files[path].mode if path in remote.files else None
+        modes[path] = mine & theirs if theirs is not None else mine
+    return modes
+
+
 def plan_ops(plan: PushPlan) -> tuple[Op, ...]:
     """The plan's operations as recorded in the release (what rollback undoes)."""
     ops: list[Op] = [FunctionOp(f.name, f.existed) for f in plan.functions]
@@ -571,6 +584,7 @@ class Bundle:
     record: Release
     expected: Mapping[str, str]
     retire: tuple[str, ...] = ()
+    modes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def build_bundle(
@@ -588,6 +602,7 @@ def build_bundle(
     now: datetime | None = None,
     rolled_back: tuple[str, ...] = (),
     restores_before: str | None = None,
+    modes: Mapping[str, int] | None = None,
 ) -> Bundle:
     """The release a push or a rollback sends: its record, expected hashes, backups to retire.
 
@@ -622,4 +637,6 @@ def build_bundle(
         schema=SCHEMA,
     )
     retire = to_retire(kept, history.ids, rid, keep)
-    return Bundle(rid, plan, record, MappingProxyType(dict(expected)), retire)
+    return Bundle(
+        rid, plan, record, MappingProxyType(dict(expected)), retire, MappingProxyType(modes or {})
+    )

@@ -48,6 +48,7 @@ class FileEntry:
     path: str
     sha256: str
     size: int
+    mode: int | None = None  # permission bits (0o644), when known
 
 
 @dataclass(frozen=True)

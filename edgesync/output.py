@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,35 @@ from edgesync.results import (
 )
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+# Control characters (C0, DEL, C1), zero-width and bidi overrides, and the lone
+# surrogates that stand for bytes that were not UTF-8: never sent to a terminal.
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_WORKFLOW_COMMAND = re.compile(r"^(\s*)::", re.M)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # surrogateescape: the raw byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def safe(text: str, *, lines: bool = True) -> str:
+    """Text from the server made harmless to show: control characters escaped
+    visibly, and no line that a CI runner would take as a command (`::error::`).
+    With `lines=False`, newlines and tabs are escaped too (one-line fields)."""
+    out = _UNSAFE.sub(lambda m: _escape(m.group()), text)
+    if not lines:
+        out = out.replace("\t", "\\t").replace("\n", "\\n")
+    return _WORKFLOW_COMMAND.sub(lambda m: m.group(1) + "\\::", out)
+
+
+def _cell(value: str | Text) -> Text:
+    """A table cell: never parsed as Rich markup."""
+    return value if isinstance(value, Text) else Text(safe(value, lines=False))
 
 _STATUS_STYLE = {
     Status.ADDED: "green",
@@ -104,17 +134,17 @@ class Output:
 
     def info(self, message: str) -> None:
         """A progress or context line on stderr (kept out of JSON output)."""
-        self.err.print(Text(message, style="dim" if self.rich else ""))
+        self.err.print(Text(safe(message), style="dim" if self.rich else ""))
 
     def warn(self, message: str) -> None:
         """A warning on stderr."""
-        self.err.print(Text("warning: ", style="yellow bold") + Text(message))
+        self.err.print(Text("warning: ", style="yellow bold") + Text(safe(message)))
 
     def error(self, message: str, hint: str | None = None) -> None:
         """An error on stderr: one line, and a hint line when there is one."""
-        self.err.print(Text("error: ", style="red bold") + Text(message))
+        self.err.print(Text("error: ", style="red bold") + Text(safe(message)))
         if hint:
-            self.err.print(Text("hint: ", style="cyan") + Text(hint))
+            self.err.print(Text("hint: ", style="cyan") + Text(safe(hint)))
 
     def show(self, result: Result) -> None:
         """An intermediate result (a plan before it is applied); nothing in JSON mode."""
@@ -161,9 +191,9 @@ class Output:
             self.out.file.write(json.dumps({"function": line.function, "line": line.text}) + "\n")
             self.out.file.flush()
             return
-        tag = f"[{line.function}] " if line.function else ""
+        tag = f"[{safe(line.function, lines=False)}] " if line.function else ""
         style = "red" if line.is_boot_error or "[Error]" in line.text else ""
-        self.out.print(Text(tag, style="cyan") + Text(line.text, style=style))
+        self.out.print(Text(tag, style="cyan") + Text(safe(line.text, lines=False), style=style))
 
     # -- results ---------------------------------------------------------------
 
@@ -174,7 +204,7 @@ class Output:
 
     def line(self, text: str = "") -> None:
         """A plain result line on stdout."""
-        self.out.print(Text(text))
+        self.out.print(Text(safe(text)))
 
     def render(self, result: Result) -> None:
         """Show a result: JSON in JSON mode (for results that have it), else text."""
@@ -230,10 +260,10 @@ class Output:
             width = max((len(e.name) for e in comp.entries), default=0)
             for e in comp.entries:
                 note = _ENTRY_NOTE.get(e.status, e.status.value)
-                self.line(f"{e.kind.value:<9} {e.name:<{width}}  {note}")
+                self.line(f"{e.kind.value:<9} {safe(e.name, lines=False):<{width}}  {note}")
                 for f in e.changed:
                     mark = "  (changed on server)" if f.path in comp.changed_on_server else ""
-                    self.line(f"  {f.status.value:<9} {f.path}{mark}")
+                    self.line(f"  {f.status.value:<9} {safe(f.path, lines=False)}{mark}")
         for p in patches:
             self._patch(p)
         if summary:
@@ -259,7 +289,7 @@ class Output:
         for e in comp.entries:
             style = _STATUS_STYLE[e.status]
             table.add_row(
-                Text(e.name, style="bold" if e.changed else ""),
+                Text(safe(e.name, lines=False), style="bold" if e.changed else ""),
                 e.kind.value,
                 Text(_ENTRY_NOTE.get(e.status, e.status.value), style=style),
                 _file_lines(e, comp.changed_on_server),
@@ -271,7 +301,8 @@ class Output:
             self.line(f"Binary file {p.path} differs")
             return
         if not self.rich:
-            self.out.file.write(p.text if p.text.endswith("\n") else p.text + "\n")
+            text = safe(p.text)
+            self.out.file.write(text if text.endswith("\n") else text + "\n")
             return
         for raw in p.text.splitlines():
             style = ""
@@ -283,7 +314,7 @@ class Output:
                 style = "red"
             elif raw.startswith("@@"):
                 style = "cyan"
-            self.out.print(Text(raw, style=style))
+            self.out.print(Text(safe(raw, lines=False), style=style))
 
     # -- push and rollback -------------------------------------------------------
 
@@ -342,13 +373,19 @@ class Output:
                 table.add_column(col)
             for name, loc, rem, state, rel, note in rows:
                 table.add_row(
-                    name, loc, rem, Text(state.value, style=_STATE_STYLE[state]), rel, note
+                    _cell(name),
+                    loc,
+                    rem,
+                    Text(state.value, style=_STATE_STYLE[state]),
+                    _cell(rel),
+                    _cell(note),
                 )
             self.out.print(table)
         else:
             width = max(len(r[0]) for r in rows)
             for name, loc, rem, state, rel, note in rows:
-                text = f"{name:<{width}}  local={loc:<3} server={rem:<3} {state.value}"
+                text = f"{safe(name, lines=False):<{width}}  local={loc:<3} server={rem:<3} "
+                text += state.value
                 text += f"  release={rel}" if rel != "-" else ""
                 self.line(text + (f"  ({note})" if note else ""))
         counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
@@ -381,11 +418,11 @@ class Output:
             for col in ("release", "time", "who", "commit", "functions", "files"):
                 table.add_column(col)
             for row in rows:
-                table.add_row(*row)
+                table.add_row(*(_cell(c) for c in row))
             self.out.print(table)
         else:
             for row in rows:
-                self.line("  ".join(row))
+                self.line("  ".join(safe(c, lines=False) for c in row))
 
     def _lock(self, r: LockResult) -> None:
         st = r.status
@@ -406,7 +443,7 @@ class Output:
                 "taking it, or written by hand)"
             )
         else:
-            i = st.info
+            i = {k: safe(str(v), lines=False) for k, v in st.info.items()}
             self.line(
                 f"{r.target}: locked by {i.get('user', '?')}@{i.get('host', '?')} "
                 f"(pid {i.get('pid', '?')}) since {i.get('since', '?')}, "
@@ -483,7 +520,7 @@ def _file_lines(e: EntryDiff, drift: frozenset[str] = frozenset()) -> Text:
         if i:
             text.append("\n")
         mark = {"added": "+", "removed": "-", "modified": "~"}[f.status.value]
-        text.append(f"{mark} {f.path}", style=_STATUS_STYLE[f.status])
+        text.append(f"{mark} {safe(f.path, lines=False)}", style=_STATUS_STYLE[f.status])
         if f.path in drift:
             text.append(" (changed on server)", style="bold magenta")
     return text

@@ -122,6 +122,25 @@ def test_env_target_and_only_target(tmp_path: Path, monkeypatch: pytest.MonkeyPa
             "targets:\n  p:\n    host: h\n    project_dir: /p\n    keep_releases: true\n",
             "targets.p.keep_releases: expected a whole number",
         ),
+        *[
+            (
+                f"targets:\n  p:\n    host: h\n    project_dir: /p\n    functions_dir: '{d}'\n",
+                "targets.p.functions_dir: must be a folder inside project_dir (not project_dir",
+            )
+            for d in (".", "./", ".//", "./.", "a/..", "/p/volumes")
+        ],
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    functions_dir: .edgesync/x\n",
+            "targets.p.functions_dir: must not be edgesync's state folder",
+        ),
+        (
+            "targets:\n  p:\n    host: h\n    project_dir: /p\n    timeout: 0\n",
+            "targets.p.timeout: expected a whole number from 1 to 86400",
+        ),
+        (
+            "deploy_tests: sometimes\ntargets:\n  p:\n    host: h\n    project_dir: /p\n",
+            "edgesync.yaml:1: deploy_tests: expected true or false",
+        ),
     ],
 )
 def test_bad_config_names_line_and_key(tmp_path: Path, text: str, expected: str) -> None:

@@ -340,3 +340,50 @@ def test_a_symlinked_folder_on_the_server_is_never_written_through(
     assert sorted(p.name for p in outside.iterdir()) == ["precious.ts"]
     assert (sandbox.functions_dir / link).is_symlink()
     assert not (state(sandbox) / "lock").exists()
+
+
+# --------------------------------------------------------------------------- modes
+
+
+def test_uploads_keep_the_local_mode_and_never_widen_the_servers(
+    repo: Project, sandbox: Sandbox
+) -> None:
+    repo.write("fn-b/secret-config.ts", "export const k = 1\n").chmod(0o600)
+    repo.write("fn-b/tool.sh", "#!/bin/sh\n").chmod(0o755)
+    repo.write("_shared/x.ts", "export const x = 2\n")
+    server(sandbox, "_shared/x.ts", "export const x = 1\n")
+    (sandbox.functions_dir / "_shared/x.ts").chmod(0o600)  # tightened on the server
+    r = repo.run("push", "--no-logs")
+    assert r.code == 0, r.err
+    fd = sandbox.functions_dir
+    assert (fd / "fn-b/secret-config.ts").stat().st_mode & 0o777 == 0o600
+    assert (fd / "fn-b/tool.sh").stat().st_mode & 0o777 == 0o755
+    assert (fd / "_shared/x.ts").stat().st_mode & 0o777 == 0o600
+    assert (fd / "_shared/x.ts").read_text() == "export const x = 2\n"
+
+
+def server(sandbox: Sandbox, rel: str, text: str) -> None:
+    path = sandbox.functions_dir / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def test_links_inside_the_state_folder_are_never_followed(
+    repo: Project, sandbox: Sandbox, tmp_path: Path
+) -> None:
+    assert repo.run("push", "--no-logs").code == 0
+    secret = tmp_path / "secret"
+    secret.write_text('{"user": "leaked-secret"}\n')
+    lock = state(sandbox) / "lock"
+    lock.mkdir()
+    (lock / "info.json").symlink_to(secret)
+    r = repo.run("lock", "status")
+    assert "leaked-secret" not in r.out and "records no holder" in r.out
+    assert repo.run("lock", "release", "--yes").code == 0
+    assert secret.exists()
+    history = state(sandbox) / "history.jsonl"
+    history.rename(tmp_path / "real-history")
+    history.symlink_to(secret)
+    r = repo.run("push", "--no-logs")
+    assert r.code == 5 and "symbolic link" in r.err
+    assert secret.read_text() == '{"user": "leaked-secret"}\n'

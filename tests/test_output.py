@@ -207,3 +207,61 @@ def test_step_summary() -> None:
     )
     assert f"- release: `{RID}`" in md and "| `a/index.ts` | upload |" in md
     assert "already in sync" in step_summary_markdown(PushResult("prod", None))
+
+
+HOSTILE = (
+    "x\x1b]0;pwned\x07\x1b[2J[/oops][link=http://evil]hi[/link]\n::error::fake\u202eevil\udcff"
+)
+
+
+def hostile_results() -> list[Result]:
+    h = HOSTILE
+    comp = Comparison(
+        (EntryDiff(h, Kind.FUNCTION, Status.MODIFIED, (FileChange(h + "/i.ts", Status.ADDED),)),),
+        changed_on_server=frozenset({h + "/i.ts"}),
+    )
+    release = Release(
+        id=h,
+        kind="rollback",
+        time=h,
+        user=h,
+        host=h,
+        commit=h,
+        functions=(h,),
+        rolled_back=(h,),
+        files=(FileRecord(h, "upload"),),
+    )
+    state = FunctionState(
+        h, True, True, Deployment.DIFFERS, (h,), (h,), False, (h,), last_release=h, problems=(h,)
+    )
+    return [
+        DiffResult(h, h, comp, (Patch(h, h + "\n-" + h + "\n"),)),
+        PlanPreview(h, h, comp, ((h, (h,)),)),
+        LsResult(h, h, (state,)),
+        PushResult(h, h, functions=(h,), uploaded=(h,), deleted=(h,)),
+        RollbackPreview(h, (h,), (h,), (h,)),
+        RollbackResult(h, h, (h,), h),
+        HistoryResult(h, (release,)),
+        LockResult(h, LockStatus(held=True, info=MappingProxyType({"user": h, "host": h}))),
+    ]
+
+
+@pytest.mark.parametrize(("terminal", "width"), [(True, 120), (True, 40), (False, 120)])
+def test_server_text_never_reaches_the_terminal_raw(terminal: bool, width: int) -> None:
+    for result in hostile_results():
+        output, out, err = recording(terminal=terminal, width=width)
+        output.render(result)
+        output.log_line(LogLine(HOSTILE, HOSTILE))
+        output.error(HOSTILE, HOSTILE)
+        output.warn(HOSTILE)
+        text = out.file.getvalue() + err.file.getvalue()  # type: ignore[attr-defined]
+        for raw in ("\x1b]", "\x07", "\x1b[2J", "\u202e", "\x1b]8;"):
+            assert raw not in text, (type(result).__name__, raw)
+        assert not any(line.lstrip().startswith("::") for line in text.splitlines())
+        assert "\\x1b]0;pwned\\x07" in text  # shown, visibly escaped
+
+
+def test_json_keeps_server_text_exact() -> None:
+    out = Console(record=True, width=80, file=io.StringIO())
+    Output(json_mode=True, out=out).render(PushResult(HOSTILE, HOSTILE.replace("\udcff", "")))
+    assert json.loads(out.file.getvalue())["target"] == HOSTILE  # type: ignore[attr-defined]

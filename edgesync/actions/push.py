@@ -24,6 +24,7 @@ from edgesync.history import (
     installed_by_push,
     refuse_drift,
     refuse_links,
+    upload_modes,
 )
 from edgesync.local import deps
 from edgesync.local.deps import Blocked
@@ -337,6 +338,7 @@ class _Pusher:
             actor=actor,
             target=target,
             rid=session.rid,
+            modes=upload_modes(plan, tree.manifest, planned.remote),
         )
         total = sum(tree.manifest.files[p].size for p in plan.uploads)
         sent = send_release(self.server, self.ui, session, bundle, tree.root, total)

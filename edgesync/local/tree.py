@@ -232,12 +232,13 @@ class _Scanner:
         view = memoryview(self.buffer)
         try:
             with open(fs_path, "rb", buffering=0) as f:
+                mode = os.fstat(f.fileno()).st_mode & 0o777
                 while n := f.readinto(view):
                     digest.update(view[:n])
                     size += n
         except OSError as e:
             raise LocalTreeError(f"{self.show(rel)}: cannot read: {e.strerror}") from e
-        self.entries.append(FileEntry(rel, digest.hexdigest(), size))
+        self.entries.append(FileEntry(rel, digest.hexdigest(), size, mode))
 
     def list_dir(self, fs_path: str, rel: str) -> list[os.DirEntry[str]]:
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import stat
 import tarfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -147,12 +146,16 @@ def tar_stream(
     paths: list[str],
     extra: dict[str, str],
     progress: Callable[[int], None] | None = None,
+    modes: Mapping[str, int] | None = None,
 ) -> Iterator[bytes]:
-    """A tar archive, produced lazily: files under `new/`, then the generated members."""
+    """A tar archive, produced lazily: files under `new/`, then the generated members.
+
+    A file's mode is `modes[path]` when given, else its local mode: never wider.
+    """
     for path in paths:
         src = root / path
         st = src.stat()
-        mode = 0o755 if st.st_mode & stat.S_IXUSR else 0o644
+        mode = (modes or {}).get(path, st.st_mode & 0o777)
         size = st.st_size
         yield _tar_header("new/" + path, size, mode)
         sent = 0
@@ -272,7 +275,9 @@ class ReleaseSession:
             # last: the server applies only a release whose upload is complete
             "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
         }
-        return self.send_files(local_root, sorted(plan.uploads), extra, progress)
+        return self.send_files(
+            local_root, sorted(plan.uploads), extra, progress, modes=bundle.modes
+        )
 
     def repair_history(self, lines: Sequence[str]) -> None:
         """Replace history.jsonl by `lines` (the old file is kept as history.jsonl.bak-<id>)."""
@@ -288,6 +293,8 @@ class ReleaseSession:
         uploads: list[str],
         extra: dict[str, str],
         progress: Callable[[int], None] | None = None,
+        *,
+        modes: Mapping[str, int] | None = None,
     ) -> Applied:
         """Send files under `new/` and the generated members; the server runs `apply.sh`."""
         assert self.channel is not None
@@ -295,7 +302,7 @@ class ReleaseSession:
 
         def counting() -> Iterator[bytes]:
             nonlocal sent
-            for chunk in tar_stream(local_root, uploads, extra, progress):
+            for chunk in tar_stream(local_root, uploads, extra, progress, modes):
                 sent += len(chunk)
                 yield chunk
 

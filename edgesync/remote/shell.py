@@ -8,7 +8,7 @@ for tests) only has to implement these few methods.
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
@@ -112,9 +112,36 @@ class RemoteShell(Protocol):
         """Close the connection if one was opened."""
 
 
+_PLAIN = re.compile(r"[A-Za-z0-9_@+:,./-]+")  # no = (zsh), % (fish 2), ~ (tilde)
+
+
+def quote_word(word: str) -> str:
+    """One word quoted so that POSIX sh, bash, zsh and fish all read it back exactly.
+
+    Everything goes inside single quotes except `'` and `\\`, which travel as
+    `"'"` and `"\\\\"`: fish, unlike POSIX shells, reads `\\'` and `\\\\` inside
+    single quotes as escapes, so neither may appear there.
+    """
+    if _PLAIN.fullmatch(word):
+        return word
+    out: list[str] = []
+    run: list[str] = []
+    for ch in word:
+        if ch in "'\\":
+            if run:
+                out.append("'" + "".join(run) + "'")
+                run = []
+            out.append('"\'"' if ch == "'" else '"\\\\"')
+        else:
+            run.append(ch)
+    if run or not out:
+        out.append("'" + "".join(run) + "'")
+    return "".join(out)
+
+
 def quote(*args: object) -> str:
-    """Shell-quote every argument for the remote POSIX shell."""
-    return " ".join(shlex.quote(str(a)) for a in args)
+    """Shell-quote every argument for the remote login shell (POSIX or fish)."""
+    return " ".join(quote_word(str(a)) for a in args)
 
 
 def sh_script(script: str, *args: object) -> str:

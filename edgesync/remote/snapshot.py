@@ -130,11 +130,8 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
             else:
                 pending.append(raw.decode("utf-8", "surrogateescape"))
         elif tag == b"h\0":
-            pos += 2
-            for name in pending:
-                digest, pos = _hash_line(data, pos, name)
-                path = _rel(name.encode("utf-8", "surrogateescape"))
-                entries.append(FileEntry(path, digest, -1))
+            batch, pos = _batch(data, pos + 2, pending)
+            entries += batch
             pending = []
         else:
             raise RemoteError(f"unexpected output from the manifest command at byte {pos}")
@@ -157,6 +154,24 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
         recovered=marks.get(b"U"),
         completed=marks.get(b"C"),
     )
+
+
+def _batch(data: bytes, pos: int, names: list[str]) -> tuple[list[FileEntry], int]:
+    """sha256sum's lines for `names`, then (after m\\0) one octal mode per line."""
+    hashed = []
+    for name in names:
+        digest, pos = _hash_line(data, pos, name)
+        hashed.append((_rel(name.encode("utf-8", "surrogateescape")), digest))
+    modes: list[int | None] = [None] * len(hashed)
+    if data[pos : pos + 2] == b"m\0":
+        pos += 2
+        for i in range(len(hashed)):
+            end = data.find(b"\n", pos)
+            if end < 0 or not data[pos:end].isdigit():
+                break
+            modes[i] = int(data[pos:end], 8) & 0o777
+            pos = end + 1
+    return [FileEntry(p, d, -1, m) for (p, d), m in zip(hashed, modes, strict=True)], pos
 
 
 def _rel(raw: bytes) -> str:

@@ -20,5 +20,5 @@ case $pid in
     else printf 'gone\n'
     fi ;;
 esac
-cat "$L/info.json" 2>/dev/null
+[ -L "$L/info.json" ] || cat "$L/info.json" 2>/dev/null  # never read through a link
 exit 0

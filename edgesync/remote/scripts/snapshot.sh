@@ -3,7 +3,8 @@
 # folder with its sha256, its folders, the kept release backups, the history.
 # $1 project_dir, $2 functions folder, $3 state folder.
 # Output, NUL-separated: d\0PATH\0 and f\0PATH\0 records, then h\0 and sha256sum's
-# lines for the files named since the last h\0 (batched by find -exec … {} +);
+# lines for the files named since the last h\0 (batched by find -exec … {} +),
+# then m\0 and one octal mode per line for the same files (when stat exists);
 # i\0PATH\0 for env-like files (listed, never read), p\0PATH\0 for node_modules
 # and .git (not entered), l\0PATH\0 for symbolic links (never followed);
 # r\0ID\0 per kept release, L\0 when locked, J\0ID\0 for a journal, and H\0
@@ -19,12 +20,13 @@ find . \( -name node_modules -o -name .git \) -prune \
   -o -type f \( -iname '.env*' -o -iname '*.env' \) \
      -exec sh -c 'for p do printf "i\0%s\0" "$p"; done' sh {} + \
   -o -type f -exec sh -c \
-     'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"' sh {} +
+     'for p do printf "f\0%s\0" "$p"; done; printf "h\0"; sha256sum -- "$@"
+      printf "m\0"; stat -c %a -- "$@" 2>/dev/null' sh {} +
 [ -d "$3/releases" ] && for r in "$3"/releases/*; do
   [ -d "$r" ] && printf "r\0%s\0" "${r##*/}"
 done
 [ -e "$3/lock" ] && printf "L\0"
-[ -f "$3/journal" ] && printf "J\0%s\0" "$(cat "$3/journal")"
+[ -f "$3/journal" ] && [ ! -L "$3/journal" ] && printf "J\0%s\0" "$(cat "$3/journal")"
 printf "H\0"
-[ -f "$3/history.jsonl" ] && cat "$3/history.jsonl"
+[ -f "$3/history.jsonl" ] && [ ! -L "$3/history.jsonl" ] && cat "$3/history.jsonl"
 exit 0
