@@ -70,6 +70,7 @@ def _cell(value: str | Text) -> Text:
     """A table cell: never parsed as Rich markup."""
     return value if isinstance(value, Text) else Text(safe(value, lines=False))
 
+
 _STATUS_STYLE = {
     Status.ADDED: "green",
     Status.MODIFIED: "yellow",
