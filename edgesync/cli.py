@@ -6,7 +6,7 @@ import logging
 import sys
 import traceback
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -19,6 +19,7 @@ from edgesync.commands.logs import logs
 from edgesync.commands.ls import ls
 from edgesync.commands.push import push
 from edgesync.commands.repair import repair
+from edgesync.commands.restart import restart
 from edgesync.commands.rollback import rollback
 from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
@@ -28,7 +29,7 @@ app = typer.Typer(
     name="edgesync",
     help="Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -48,8 +49,8 @@ def root(
         typer.Option(
             "--config",
             "-c",
+            metavar="FILE",
             help="edgesync.yaml to use (default: found from here upwards).",
-            dir_okay=False,
         ),
     ] = None,
     target: Annotated[
@@ -57,11 +58,15 @@ def root(
         typer.Option(
             "--target",
             "-t",
+            metavar="NAME",
             help="Target from edgesync.yaml (default: $EDGESYNC_TARGET, else default_target).",
         ),
     ] = None,
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Log remote commands; tracebacks on bugs.")
+    ] = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Only results, warnings and errors.")
     ] = False,
     accept_new_host_key: Annotated[
         bool,
@@ -82,6 +87,7 @@ def root(
         config_path=config,
         target_name=target,
         verbose=verbose,
+        quiet=quiet,
         accept_new_host_key=accept_new_host_key,
     )
 
@@ -94,7 +100,68 @@ app.command("logs")(logs)
 app.command("history")(history)
 app.command("rollback")(rollback)
 app.command("repair")(repair)
+app.command("restart")(restart)
 app.add_typer(lock_app, name="lock")
+
+
+# Global options are accepted after the command too (`edgesync push -t staging`).
+_GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--accept-new-host-key"})
+_GLOBAL_VALUES = frozenset({"-c", "--config", "-t", "--target"})
+
+
+def hoist_global_options(argv: list[str], root: Any) -> list[str]:
+    """Move global options that follow the command in front of it.
+
+    `root` is the click group: the command's own options that take a value are
+    skipped with their value, so `logs --grep -v` keeps its pattern.
+    """
+    i = 0
+    while i < len(argv) and argv[i].startswith("-"):
+        i += 2 if argv[i] in _GLOBAL_VALUES else 1
+    if i >= len(argv):
+        return argv
+    command = root
+    end = i
+    while end < len(argv) and argv[end] in getattr(command, "commands", {}):
+        command = command.commands[argv[end]]
+        end += 1
+    end = max(end, i + 1)
+    valued = {
+        opt
+        for param in getattr(command, "params", ())
+        if param.param_type_name == "option" and not getattr(param, "is_flag", False)
+        for opt in param.opts
+    }
+    hoisted: list[str] = []
+    rest: list[str] = []
+    after = argv[end:]
+    j = 0
+    while j < len(after):
+        word = after[j]
+        j += 1
+        if word == "--":
+            rest += [word, *after[j:]]
+            break
+        if word in _GLOBAL_FLAGS or ("=" in word and word.split("=", 1)[0] in _GLOBAL_VALUES):
+            hoisted.append(word)
+        elif word in _GLOBAL_VALUES and j < len(after):
+            hoisted += [word, after[j]]
+            j += 1
+        elif word in valued and j < len(after):
+            rest += [word, after[j]]
+            j += 1
+        else:
+            rest.append(word)
+    return [*argv[:i], *hoisted, *argv[i:end], *rest]
+
+
+def tidy_help(command: Any) -> None:
+    """No `<bool>` beside flags and no `<list[str]>` beside arguments in --help."""
+    for param in command.params:
+        if getattr(param, "is_flag", False) or param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # noqa: ARG005 - typer's signature
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -116,12 +183,12 @@ def main(argv: list[str] | None = None) -> None:
 def run(argv: list[str] | None = None) -> int:
     """Run edgesync and return its exit code instead of exiting."""
     command = typer.main.get_command(app)
+    tidy_help(command)
     out = Output()
-    verbose = bool(argv and ("-v" in argv or "--verbose" in argv)) or (
-        argv is None and ("-v" in sys.argv or "--verbose" in sys.argv)
-    )
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
+    verbose = "-v" in args or "--verbose" in args
     try:
-        rv = command.main(args=argv, prog_name="edgesync", standalone_mode=False)
+        rv = command.main(args=args, prog_name="edgesync", standalone_mode=False)
     except Declined as e:  # the user said no: not an error, but not a success either
         out.info(e.message)
         return e.exit_code

@@ -101,6 +101,11 @@ def find_config(start: Path) -> Path:
         candidate = folder / CONFIG_NAME
         if candidate.is_file():
             return candidate
+        if candidate.is_dir():
+            raise ConfigError(
+                f"{candidate} is a folder, not a file",
+                hint="edgesync.yaml must be a file: rename that folder, or pass --config FILE",
+            )
     raise ConfigError(
         f"no {CONFIG_NAME} in {start} or any parent folder",
         hint="run `edgesync init` in your repository, or pass --config PATH",
@@ -109,10 +114,17 @@ def find_config(start: Path) -> Path:
 
 def load_config(path: Path) -> Config:
     """Read and validate an edgesync.yaml."""
+    if path.is_dir():
+        raise ConfigError(
+            f"{path} is a folder: --config takes the edgesync.yaml file",
+            hint=f"try --config {path / CONFIG_NAME}",
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file") from None
+        raise ConfigError(
+            f"{path}: no such file", hint="run `edgesync init` to write one, or fix --config"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: cannot read: {e}") from e
     return parse_config(text, path)

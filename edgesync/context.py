@@ -36,6 +36,7 @@ class Options:
     config_path: Path | None = None
     target_name: str | None = None
     verbose: bool = False
+    quiet: bool = False
     accept_new_host_key: bool = False
     cwd: Path = field(default_factory=Path.cwd)
 

@@ -69,3 +69,9 @@ class UndeployableError(EdgesyncError):
     be resolved or leaves the functions folder, a module that does not load."""
 
     exit_code = 9
+
+
+class Interrupted(EdgesyncError):
+    """Ctrl-C: what happened on the server is said (exit 130)."""
+
+    exit_code = 130

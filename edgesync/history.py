@@ -438,6 +438,24 @@ def rollback_plan(
     return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id)
 
 
+def resolve_release_id(ids: Sequence[str], given: str) -> str:
+    """A release id, or a prefix of exactly one (like git's short hashes)."""
+    if given in ids:
+        return given
+    matches = [i for i in ids if given and i.startswith(given)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise UsageError(
+            f"'{given}' names several releases: {', '.join(matches[-5:])}",
+            hint="give more of the id",
+        )
+    raise UsageError(
+        f"no release '{given}' on the server",
+        hint="recent releases: " + ", ".join(reversed(ids[-5:])),
+    )
+
+
 def _releases_to_undo(
     releases: Sequence[Release], kept: Collection[str], release: str | None
 ) -> Sequence[Release]:
@@ -445,15 +463,7 @@ def _releases_to_undo(
     if not releases:
         raise UsageError("no release is recorded on the server: nothing to roll back")
     ids = [r.id for r in releases]
-    if release is None:
-        start = len(releases) - 1
-    elif release in ids:
-        start = ids.index(release)
-    else:
-        raise UsageError(
-            f"no release '{release}' on the server",
-            hint="recent releases: " + ", ".join(reversed(ids[-5:])),
-        )
+    start = len(ids) - 1 if release is None else ids.index(resolve_release_id(ids, release))
     undone = releases[start:]
     for rec in undone:
         if rec.ops is None:

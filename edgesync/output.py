@@ -34,6 +34,7 @@ from edgesync.results import (
     PlanPreview,
     PushResult,
     RepairResult,
+    RestartResult,
     Result,
     RollbackPreview,
     RollbackResult,
@@ -104,12 +105,14 @@ class Output:
         *,
         json_mode: bool = False,
         verbose: bool = False,
+        quiet: bool = False,
         out: Console | None = None,
         err: Console | None = None,
     ) -> None:
         """Consoles for stdout and stderr (tests pass recording consoles)."""
         self.json_mode = json_mode
         self.verbose = verbose
+        self.quiet = quiet
         no_color = "NO_COLOR" in os.environ
         self.rich = out.is_terminal if out is not None else _is_tty(sys.stdout) and not no_color
         self.out = out or Console(
@@ -134,7 +137,9 @@ class Output:
         return _is_tty(sys.stdin)
 
     def info(self, message: str) -> None:
-        """A progress or context line on stderr (kept out of JSON output)."""
+        """A progress or context line on stderr (kept out of JSON output; not with --quiet)."""
+        if self.quiet:
+            return
         self.err.print(Text(safe(message), style="dim" if self.rich else ""))
 
     def warn(self, message: str) -> None:
@@ -177,7 +182,7 @@ class Output:
         bar = RichProgress(
             "[progress.description]{task.description}",
             BarColumn(),
-            DownloadColumn(),
+            DownloadColumn(binary_units=True),
             TransferSpeedColumn(),
             console=self.err,
             transient=True,
@@ -222,6 +227,7 @@ class Output:
             HistoryResult: self._history,
             LockResult: self._lock,
             RepairResult: self._repair,
+            RestartResult: self._restart,
             InitResult: self._init,
         }
         renderers[type(result)](result)
@@ -237,6 +243,10 @@ class Output:
 
     def _ls(self, r: LsResult) -> None:
         self._function_states(r.states, r.target, r.where)
+
+    def _restart(self, r: RestartResult) -> None:
+        if r.restarted:
+            self.line(f"restarted the functions service on {r.target}")
 
     def _init(self, r: InitResult) -> None:
         self.line(f"wrote {r.path}")
@@ -329,7 +339,7 @@ class Output:
         fns = ", ".join(result.functions) or "no function folders"
         self.line(
             f"released {result.release} to {result.target}: {fns}; "
-            f"{len(result.uploaded)} file(s) uploaded, {len(result.deleted)} deleted, "
+            f"{plural(len(result.uploaded), 'file')} uploaded, {len(result.deleted)} deleted, "
             f"{_size(result.bytes_sent)} sent in {result.seconds:.1f}s"
             + ("" if result.restarted else " (not restarted)")
         )
@@ -390,7 +400,12 @@ class Output:
                 text += f"  release={rel}" if rel != "-" else ""
                 self.line(text + (f"  ({note})" if note else ""))
         counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
-        self.line(", ".join(f"{n} {d.value}" for d, n in counts.items() if n))
+        label = {Deployment.DIFFERS: ("differs", "differ")}
+        self.line(
+            ", ".join(
+                f"{n} {label.get(d, (d.value, d.value))[n != 1]}" for d, n in counts.items() if n
+            )
+        )
 
     # -- history and lock --------------------------------------------------------
 
@@ -407,17 +422,20 @@ class Output:
             rows.append(
                 (
                     r.id,
-                    r.time.replace("+00:00", "Z"),
+                    r.time.replace("+00:00", "").replace("T", " ")[:16],
                     f"{r.user or '?'}@{r.host or '?'}",
                     commit,
                     what,
-                    f"{len(r.files)} file(s)",
+                    plural(len(r.files), "file"),
                 )
             )
         if self.rich:
             table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-            for col in ("release", "time", "who", "commit", "functions", "files"):
-                table.add_column(col)
+            # ids are what `rollback` takes: never cut, never wrapped
+            table.add_column("release", no_wrap=True, min_width=max(len(r[0]) for r in rows))
+            table.add_column("time", no_wrap=True, min_width=16)
+            for col in ("who", "commit", "functions", "files"):
+                table.add_column(col, overflow="fold")
             for row in rows:
                 table.add_row(*(_cell(c) for c in row))
             self.out.print(table)
@@ -472,7 +490,7 @@ class Output:
             done.append(f"finished the cleanup of release {r.completed}")
         if r.removed_lines:
             done.append(
-                f"removed {len(r.removed_lines)} unreadable history line(s) "
+                f"removed {plural(len(r.removed_lines), 'unreadable history line')} "
                 f"(the old file is {r.backup})"
             )
         self.line(f"{r.target}: " + ("; ".join(done) if done else "nothing to repair"))
@@ -507,6 +525,11 @@ def step_summary_markdown(result: PushResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 file`, `2 files`."""
+    return f"{n} {word if n == 1 else words or word + 's'}"
+
+
 def _size(n: float) -> str:
     for unit in ("B", "KiB", "MiB"):
         if n < 1024 or unit == "MiB":
@@ -534,7 +557,8 @@ def _state_note(s: FunctionState) -> str:
     if s.state is Deployment.NOT_DEPLOYED:
         return "run: edgesync push " + s.name
     if s.changed_files:
-        parts.append(f"{len(s.changed_files)} file(s) differ")
+        n = len(s.changed_files)
+        parts.append(f"{plural(n, 'file')} {'differs' if n == 1 else 'differ'}")
     if s.changed_deps:
         parts.append("imports changed " + ", ".join(s.changed_deps))
     if not s.remote_has_entry:
@@ -548,7 +572,7 @@ def _summary(comp: Comparison) -> str:
     if not comp.entries:
         return "nothing to compare"
     if comp.in_sync:
-        return f"in sync ({len(comp.entries)} entries)"
+        return f"in sync ({plural(len(comp.entries), 'entry', 'entries')})"
     c = comp.counts()
     differ = len(comp.entries) - c[Status.UNCHANGED]
     parts = [f"{differ} differ"]

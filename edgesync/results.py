@@ -269,6 +269,20 @@ class LockResult:
 
 
 @dataclass(frozen=True)
+class RestartResult:
+    """`restart`: whether the service was restarted, and how."""
+
+    target: str
+    restarted: bool
+    command: str | None = None
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`restart --json`."""
+        return {"target": self.target, "restarted": self.restarted, "command": self.command}
+
+
+@dataclass(frozen=True)
 class RepairResult:
     """`repair`: what was put back in order on the server."""
 
@@ -310,6 +324,7 @@ Result = (
     | LockResult
     | InitResult
     | RepairResult
+    | RestartResult
     | PlanPreview
     | RollbackPreview
 )

@@ -17,6 +17,7 @@ COMMANDS = [
     "history",
     "rollback",
     "repair",
+    "restart",
     "lock status",
     "lock release",
 ]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from edgesync.context import Server, Workspace
-from edgesync.errors import ConnectError, LockedError, RemoteError
+from edgesync.errors import ConnectError, Interrupted, LockedError, RemoteError
 from edgesync.history import Bundle, new_release_id
 from edgesync.local.tree import ExcludeRules, LocalTree
 from edgesync.loglines import BOOT_RE, LogLine, attribute
@@ -91,12 +91,12 @@ def restart_and_watch(
     server: Server,
     ui: UI,
     *,
-    release: str,
+    release: str | None,
     functions: Sequence[str],
     watch_logs: bool,
     logs_seconds: float,
 ) -> Restarted:
-    """Restart the service after a release and show its functions' log lines.
+    """Restart the service (after a release) and show its functions' log lines.
 
     A failed restart is returned, not raised: the release is recorded and the
     caller shows it before the error.
@@ -104,11 +104,13 @@ def restart_and_watch(
     try:
         since, command = compose.restart(server.shell, server.target)
     except RemoteError as e:
+        recorded = f" — the files are deployed and release {release} is recorded" if release else ""
         return Restarted(
             restarted=False,
             error=RemoteError(
-                e.message + f" — the files are deployed and release {release} is recorded",
-                hint=e.hint or "fix the service, then restart it (or push again)",
+                e.message + recorded,
+                hint=(e.hint + "; then " if e.hint else "fix the service, then ")
+                + "run `edgesync restart`",
             ),
         )
     ui.info(f"restarted: {command}")
@@ -167,48 +169,75 @@ def locked_session(
     deploy's lock is waited for up to `lock_wait` seconds; a release that went
     stale (the server changed after the snapshot, by hand) is planned again.
     """
-    deadline = time.monotonic() + lock_wait
-    actor = ws.actor()
+    opener = _Opener(ws, server, ui, lock_wait)
     stale = 0
-    waiting_said = ""
-    warned = False
     while True:
-        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        session = ReleaseSession(
-            server.shell, server.target, new_release_id(), lock_info(actor, now)
-        )
+        session, snapshot = opener.open()
         try:
-            snapshot = session.open()
-        except LockedError as e:
-            if time.monotonic() >= deadline:
-                raise
-            if e.message != waiting_said:
-                ui.info(f"waiting for the lock: {e.message}")
-                waiting_said = e.message
-            time.sleep(min(2.0, max(0.1, deadline - time.monotonic())))
-            continue
-        try:
-            if not warned:
-                for skipped in snapshot.history.skipped:
-                    ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair`)")
-                warned = True
-            if snapshot.recovered:
-                ui.warn(
-                    f"an interrupted push ({snapshot.recovered}) was found and rolled back first"
-                )
-            if snapshot.completed:
-                ui.info(f"release {snapshot.completed} was complete; its cleanup is now done")
             return work(session, snapshot)
         except Again:
             continue
+        except KeyboardInterrupt:
+            raise Interrupted("interrupted before the upload: nothing was changed") from None
         except StalePlan:
             stale += 1
             if stale >= STALE_RETRIES:
                 raise
             ui.warn("the server changed while planning; planned again")
-            continue
         finally:
             session.close()
+
+
+class _Opener:
+    """Opens locked sessions: waits for another deploy's lock, reports what was repaired."""
+
+    def __init__(self, ws: Workspace, server: Server, ui: UI, lock_wait: float) -> None:
+        self.server, self.ui = server, ui
+        self.deadline = time.monotonic() + lock_wait
+        self.actor = ws.actor()
+        self.waiting_said = ""
+        self.warned = False
+
+    def open(self) -> tuple[ReleaseSession, ServerSnapshot]:
+        while True:
+            now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            session = ReleaseSession(
+                self.server.shell,
+                self.server.target,
+                new_release_id(),
+                lock_info(self.actor, now),
+                idle_seconds=self.server.target.timeout,
+            )
+            try:
+                snapshot = session.open()
+            except KeyboardInterrupt:
+                session.close()
+                raise Interrupted("interrupted: nothing was changed on the server") from None
+            except LockedError as e:
+                self.wait(e)
+                continue
+            self.report(snapshot)
+            return session, snapshot
+
+    def wait(self, e: LockedError) -> None:
+        if time.monotonic() >= self.deadline:
+            raise e
+        if e.message != self.waiting_said:
+            self.ui.info(f"waiting for the lock: {e.message}")
+            self.waiting_said = e.message
+        time.sleep(min(2.0, max(0.1, self.deadline - time.monotonic())))
+
+    def report(self, snapshot: ServerSnapshot) -> None:
+        if not self.warned:
+            for skipped in snapshot.history.skipped:
+                self.ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair`)")
+            self.warned = True
+        if snapshot.recovered:
+            self.ui.warn(
+                f"an interrupted push ({snapshot.recovered}) was found and rolled back first"
+            )
+        if snapshot.completed:
+            self.ui.info(f"release {snapshot.completed} was complete; its cleanup is now done")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import typer
 
 from edgesync.context import Options, Server, Workspace, open_server
 from edgesync.output import Output
-from edgesync.results import PushResult, Result, RollbackResult
+from edgesync.results import PushResult, Result
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
@@ -18,6 +18,12 @@ def options(ctx: typer.Context) -> Options:
     opts = ctx.obj
     assert isinstance(opts, Options)
     return opts
+
+
+def output(ctx: typer.Context, *, json_mode: bool = False) -> Output:
+    """Where this command's results and messages go (--quiet: no progress lines)."""
+    opts = options(ctx)
+    return Output(json_mode=json_mode, verbose=opts.verbose, quiet=opts.quiet)
 
 
 def workspace(ctx: typer.Context) -> Workspace:
@@ -37,5 +43,6 @@ def finish(out: Output, result: Result) -> None:
     out.render(result)
     if isinstance(result, PushResult):
         out.step_summary(result)
-    if isinstance(result, (PushResult, RollbackResult)) and result.error is not None:
-        raise result.error
+    error = getattr(result, "error", None)
+    if error is not None:
+        raise error

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import diff as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def diff(
@@ -37,7 +36,7 @@ def diff(
 
     Example: edgesync diff wpp-create --patch
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     result = action.diff(ws, server(ctx, ws), out, names or (), patch=patch)
     finish(out, result)

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import history as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def history(
@@ -20,6 +19,6 @@ def history(
 
     Example: edgesync history -n 5
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     finish(out, action.history(server(ctx, ws), out, number=number))

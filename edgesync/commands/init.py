@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import init as action
-from edgesync.commands._common import finish, options
-from edgesync.output import Output
+from edgesync.commands._common import finish, options, output
 
 
 def init(
@@ -36,7 +35,7 @@ def init(
 
     Example: edgesync init --host api.example.com --user automation --project-dir /srv/supabase
     """
-    out = Output()
+    out = output(ctx)
     result = action.init(
         options(ctx).cwd,
         out,

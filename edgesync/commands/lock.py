@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import lock as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 lock_app = typer.Typer(
     help="Inspect or clear the server's deploy lock.", no_args_is_help=True, add_completion=False
@@ -21,7 +20,7 @@ def status(ctx: typer.Context, json_: JsonOption = False) -> None:
 
     Example: edgesync lock status
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     finish(out, action.status(server(ctx, ws)))
 
@@ -38,6 +37,6 @@ def release(
 
     Example: edgesync lock release --yes
     """
-    out = Output()
+    out = output(ctx)
     ws = workspace(ctx)
     finish(out, action.release(server(ctx, ws), out, yes=yes, force=force))

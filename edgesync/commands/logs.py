@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import logs as action
-from edgesync.commands._common import server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, output, server, workspace
 
 
 def logs(
@@ -27,19 +26,33 @@ def logs(
     since: Annotated[
         str | None, typer.Option(help="Only lines since: 10m, 2h, or a timestamp.")
     ] = None,
+    json_: JsonOption = False,
 ) -> None:
     """Show the functions service's logs, filtered here.
 
     With FUNCTION, the router's `serving the request with …/FUNCTION` lines and the
     lines that follow each of them.
 
+    With --json, one JSON object per line: {"function", "line"}.
+
     Example: edgesync logs --grep provision
     """
-    out = Output()
+    out = output(ctx, json_mode=json_)
     query = action.query(function, grep=grep, follow=follow, tail=tail, since=since)
     ws = workspace(ctx)
+    srv = server(ctx, ws)
+    if function is not None and follow:  # a typo would wait forever
+        action.check_function(ws, srv, function)
+    shown = 0
     try:
-        for line in action.logs(server(ctx, ws), query):
+        for line in action.logs(srv, query):
             out.log_line(line)
+            shown += 1
     except KeyboardInterrupt:
-        pass
+        return
+    if not shown and not follow:
+        if function is not None:  # a function no longer deployed may still have lines
+            action.check_function(ws, srv, function)
+        what = [f"of {function}" if function else "", f"matching {grep!r}" if grep else ""]
+        detail = " ".join(w for w in what if w)
+        out.info(f"no log lines {detail} in the last {tail} lines".replace("  ", " "))

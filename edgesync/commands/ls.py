@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 
 from edgesync.actions.ls import list_functions
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def ls(ctx: typer.Context, json_: JsonOption = False) -> None:
@@ -17,6 +16,6 @@ def ls(ctx: typer.Context, json_: JsonOption = False) -> None:
 
     Example: edgesync ls
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     finish(out, list_functions(ws, server(ctx, ws), out))

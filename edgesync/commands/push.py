@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import push as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def push(
@@ -22,7 +21,7 @@ def push(
         ),
     ] = None,
     dry_run: Annotated[
-        bool, typer.Option("--dry-run", "-n", help="Show the plan; change nothing.")
+        bool, typer.Option("--dry-run", help="Show the plan; change nothing.")
     ] = False,
     no_restart: Annotated[
         bool, typer.Option("--no-restart", help="Upload only; do not restart the service.")
@@ -85,7 +84,7 @@ def push(
 
     Example: edgesync push wpp-provision
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     result = action.push(
         ws,

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import repair as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def repair(
@@ -23,6 +22,6 @@ def repair(
 
     Example: edgesync repair --yes
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     finish(out, action.repair(ws, server(ctx, ws), out, yes=yes))

@@ -7,8 +7,7 @@ from typing import Annotated
 import typer
 
 from edgesync.actions import rollback as action
-from edgesync.commands._common import JsonOption, finish, server, workspace
-from edgesync.output import Output
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
 
 
 def rollback(
@@ -34,7 +33,7 @@ def rollback(
 
     Example: edgesync rollback 20261123T101500Z-3f2a --yes
     """
-    out = Output(json_mode=json_)
+    out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     result = action.rollback(
         ws,

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edgesync.config import Target
-from edgesync.errors import ConnectError, EdgesyncError, RemoteError
+from edgesync.errors import ConnectError, EdgesyncError, Interrupted, RemoteError
 from edgesync.history import Actor, Bundle
 from edgesync.plan import PushPlan
 from edgesync.remote import scripts
@@ -311,6 +311,17 @@ class ReleaseSession:
             result = self.channel.finish(idle_timeout=self.idle_seconds + 30, what="the push")
         except ConnectError as e:
             raise LostConnection(e.message, self.rid) from e
+        except KeyboardInterrupt:
+            if self.channel.sent_all:
+                raise Interrupted(
+                    f"interrupted after the upload: the server finishes release {self.rid} "
+                    "on its own",
+                    hint="`edgesync history` shows whether it was recorded",
+                ) from None
+            raise Interrupted(
+                "interrupted during the upload: nothing was changed on the server "
+                "(it drops the partial upload and unlocks)"
+            ) from None
         if result.exit_status == RemoteExit.OK:
             return Applied(sent)
         raise self._failure(result)

@@ -61,6 +61,10 @@ class Channel(Protocol):
     def send(self, chunks: Iterable[bytes]) -> None:
         """Stream `chunks` to the command's stdin, then close it (in the background)."""
 
+    @property
+    def sent_all(self) -> bool:
+        """True once everything given to `send` went out and stdin was closed."""
+
     def finish(self, *, idle_timeout: float | None = None, what: str = "") -> RunResult:
         """Wait for the command to end: the rest of its output and its exit status.
 

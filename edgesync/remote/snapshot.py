@@ -196,3 +196,12 @@ def _hash_line(data: bytes, pos: int, name: str) -> tuple[str, int]:
         if data[rest : rest + len(cand) + 1] == cand + b"\n":
             return digest, rest + len(cand) + 1
     raise RemoteError(f"cannot match sha256sum's output to {name!r}")
+
+
+def read_folders(shell: RemoteShell, target: Target) -> frozenset[str]:
+    """The top-level folder names of the server's functions folder (cheap: no hashing)."""
+    result = shell.run(
+        sh_script(scripts.load("folders"), target.remote_functions_dir),
+        what="listing the functions folder",
+    )
+    return frozenset(n.decode("utf-8", "replace") for n in result.stdout.split(b"\0") if n)

@@ -546,6 +546,7 @@ class _Channel:
         self.writer: threading.Thread | None = None
         self.write_errors: list[BaseException] = []
         self.sent = 0
+        self.done_sending = False
         self.last_activity = time.monotonic()
 
     def _pump(self, wait: float) -> bool:
@@ -588,11 +589,16 @@ class _Channel:
                     self.sent += len(chunk)
                     self.last_activity = time.monotonic()
                 self.chan.shutdown_write()
+                self.done_sending = True
             except (OSError, paramiko.SSHException) as e:
                 self.write_errors.append(e)
 
         self.writer = threading.Thread(target=feed, daemon=True)
         self.writer.start()
+
+    @property
+    def sent_all(self) -> bool:
+        return self.done_sending
 
     def finish(self, *, idle_timeout: float | None = None, what: str = "") -> RunResult:
         try:

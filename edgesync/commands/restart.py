@@ -1,0 +1,33 @@
+"""`edgesync restart`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from edgesync.actions import restart as action
+from edgesync.commands._common import JsonOption, finish, output, server, workspace
+
+
+def restart(
+    ctx: typer.Context,
+    no_logs: Annotated[bool, typer.Option("--no-logs", help="Do not show the logs.")] = False,
+    logs_seconds: Annotated[
+        float, typer.Option("--logs-seconds", min=0, help="How long to show the logs.")
+    ] = 10.0,
+    json_: JsonOption = False,
+) -> None:
+    """Restart the functions service and show its logs while it boots.
+
+    The same restart a push does (`restart_command`, or `{compose} restart
+    SERVICE`): after a push with --no-restart, or once the service is fixed.
+
+    Example: edgesync restart
+    """
+    out = output(ctx, json_mode=json_)
+    ws = workspace(ctx)
+    result = action.restart(
+        server(ctx, ws), out, watch_logs=not no_logs and not json_, logs_seconds=logs_seconds
+    )
+    finish(out, result)
