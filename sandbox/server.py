@@ -45,6 +45,7 @@ DENO_ENV = "EDGESYNC_SANDBOX_DENO"
 START_TIMEOUT = 10.0
 
 _stub: ModuleType | None = None
+_deno: Path | None = None
 
 
 class SandboxError(RuntimeError):
@@ -58,6 +59,9 @@ class ServiceDown(SandboxError):
 def find_deno() -> Path:
     """The Deno binary the functions service runs on: ``$EDGESYNC_SANDBOX_DENO``, the ``deno``
     package's binary (``pip install deno``, a dev dependency), or ``deno`` on PATH."""
+    global _deno
+    if _deno is not None:
+        return _deno
     candidates: list[str] = []
     if os.environ.get(DENO_ENV):
         candidates.append(os.environ[DENO_ENV])
@@ -70,7 +74,8 @@ def find_deno() -> Path:
         candidates.append(found)
     for candidate in candidates:
         if os.access(candidate, os.X_OK):
-            return Path(candidate).absolute()
+            _deno = Path(candidate).absolute()
+            return _deno
     raise SandboxError(
         "deno not found: the sandbox's functions service runs on Deno "
         f"(`pip install deno`, part of edgesync's dev dependencies, or set ${DENO_ENV})"
@@ -177,7 +182,7 @@ class Sandbox:
         leftovers = _processes_with_env(STATE_ENV, str(self.state_dir))
         victims += [p for p in leftovers if p not in victims]
         _terminate(victims)
-        docker_stub().shutdown(self.state_dir)
+        docker_stub().shutdown(self.state_dir, thorough=True)
         if self._process is not None:
             try:
                 self._process.wait(timeout=5)
@@ -276,13 +281,24 @@ class Sandbox:
             response = connection.getresponse()
             data = response.read()
         except ConnectionRefusedError:
+            info = self.container()
+            state = f"container {info['status']}, exit code {info['exit_code']}"
             raise ServiceDown(
-                f"nothing listens on {self.host}:{self.kong_port}: the functions service is down"
+                f"nothing listens on {self.host}:{self.kong_port}: the functions service is down "
+                f"({state}){self._runtime_output()}"
             ) from None
         finally:
             connection.close()
         answer = {name.lower(): value for name, value in response.getheaders()}
         return Reply(response.status, data, answer)
+
+    def _runtime_output(self) -> str:
+        """The end of the runtime process's own output (Deno's fatal errors), for error messages."""
+        try:
+            text = (self.state_dir / "functions.stderr").read_text(errors="replace").strip()
+        except FileNotFoundError:
+            return ""
+        return f"; its output ends with:\n{text[-2000:]}" if text else ""
 
     def wait_until_serving(self, timeout: float = 20.0) -> bool:
         """Wait while the functions service boots: True once it serves, False when it is down."""

@@ -48,13 +48,21 @@ export function required(options: Map<string, string>, name: string): string {
 
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
-/** Text as it would read inside the container: host paths of the functions folder rewritten. */
+/**
+ * Text as it would read inside the container: host paths of the functions folder rewritten, and
+ * stack frames of the sandbox's own runtime files (which the container does not have) dropped.
+ */
 export class PathMapper {
+  private readonly runtimeDir = new URL(".", import.meta.url).pathname.replace(/\/$/, "");
+
   constructor(private readonly hostFunctions: string) {}
 
   toContainer(text: string): string {
     return text
       .replace(ANSI, "")
+      .split("\n")
+      .filter((line) => !(/^\s+at /.test(line) && line.includes(this.runtimeDir)))
+      .join("\n")
       .replaceAll(`file://${this.hostFunctions}`, `file://${CONTAINER_FUNCTIONS}`)
       .replaceAll(this.hostFunctions, CONTAINER_FUNCTIONS);
   }

@@ -54,7 +54,7 @@ const paths = new PathMapper(functionsDir);
 // Deno.env to every function.
 scrubEnvironment();
 
-redirectConsole((_level, text) => log.write(text));
+redirectConsole((_level, text) => log.write(paths.toContainer(text)));
 
 /** Leave like a crashed container: the stand-in reads the exit code from this file. */
 function exit(code: number, message: string): never {
@@ -344,27 +344,34 @@ function kongNotFound(): Response {
   });
 }
 
-try {
-  serve(
-    {
+function kong(request: Request, info: Deno.ServeHandlerInfo): Response | Promise<Response> {
+  const url = new URL(request.url);
+  if (!url.pathname.startsWith(KONG_PREFIX)) return kongNotFound();
+  url.pathname = "/" + url.pathname.slice(KONG_PREFIX.length);
+  // Not `new Request(url, request)`: that reads request.signal, which makes Deno warn.
+  const upstream = new Request(url, {
+    method: request.method,
+    headers: request.headers,
+    body: request.body,
+    redirect: request.redirect,
+  });
+  return router!(upstream, info);
+}
+
+// The previous container's process may be closing the port this very moment: retry briefly.
+const listenUntil = Date.now() + 3_000;
+while (true) {
+  try {
+    serve({
       hostname: "127.0.0.1",
       port,
       onListen: () => Deno.writeTextFileSync(`${stateDir}/functions.ready`, `${Deno.pid}\n`),
-    },
-    (request, info) => {
-      const url = new URL(request.url);
-      if (!url.pathname.startsWith(KONG_PREFIX)) return kongNotFound();
-      url.pathname = "/" + url.pathname.slice(KONG_PREFIX.length);
-      // Not `new Request(url, request)`: that reads request.signal, which makes Deno warn.
-      const upstream = new Request(url, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        redirect: request.redirect,
-      });
-      return router(upstream, info);
-    },
-  );
-} catch (error) {
-  exit(1, `failed to listen on 127.0.0.1:${port}: ${(error as Error).message}`);
+    }, kong);
+    break;
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AddrInUse) || Date.now() > listenUntil) {
+      exit(1, `failed to listen on 127.0.0.1:${port}: ${(error as Error).message}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
 }

@@ -46,8 +46,9 @@ const handler = captureServe();
   },
 };
 
-// Messages of Deno's module graph errors, which edge-runtime reports as "failed to create the
-// graph"; anything else thrown while loading ran the function's code ("Uncaught …").
+// Messages of Deno's module graph errors (TypeErrors raised before any of the function's code
+// runs), which edge-runtime reports as "failed to create the graph: …"; anything else thrown
+// while loading ran the function's code: "Uncaught <name>: <message>".
 const GRAPH_ERROR = new RegExp(
   [
     "^Module not found",
@@ -60,17 +61,27 @@ const GRAPH_ERROR = new RegExp(
     "^Unsupported scheme",
     "^Expected a JavaScript or TypeScript module",
     "^Requires .* access",
-    "^Import ",
     "^Cannot resolve",
     "^Could not find",
+    "^Failed (loading|resolving|reading|fetching)",
   ].join("|"),
 );
+
+/** Deno 2's code-frame parse error, in the one-line form of the Deno inside edge-runtime. */
+function parseError(message: string): string | null {
+  if (!message.startsWith("SyntaxError: ")) return null;
+  const lines = message.split("\n");
+  const location = lines.find((line) => line.trim().startsWith("at "))?.trim();
+  const what = lines[0].slice("SyntaxError: ".length);
+  return `The module's source code could not be parsed: ${what}${location ? ` ${location}` : ""}`;
+}
 
 function bootError(error: unknown): string {
   if (!(error instanceof Error)) return `Uncaught ${Deno.inspect(error, { colors: false })}`;
   const message = paths.toContainer(error.message);
-  if (error instanceof TypeError && GRAPH_ERROR.test(message)) {
-    return `failed to create the graph: ${message}`;
+  if (error instanceof TypeError) {
+    const graph = parseError(message) ?? (GRAPH_ERROR.test(message) ? message : null);
+    if (graph !== null) return `failed to create the graph: ${graph}`;
   }
   return `Uncaught ${error.name}: ${message}`;
 }
@@ -101,6 +112,11 @@ serve(
     hostname: "127.0.0.1",
     port: 0,
     onListen: ({ port }) => report({ port }),
+    // A handler that throws: logged like the function's own console.error, answered 500.
+    onError: (error) => {
+      console.error(error);
+      return new Response("Internal Server Error", { status: 500 });
+    },
   },
   (request, info) => {
     const url = request.headers.get(URL_HEADER) ?? request.url;
