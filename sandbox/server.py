@@ -21,6 +21,7 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -293,12 +294,13 @@ class Sandbox:
         return Reply(response.status, data, answer)
 
     def _runtime_output(self) -> str:
-        """The end of the runtime process's own output (Deno's fatal errors), for error messages."""
+        """The end of the service's log and of the runtime's own output, for error messages."""
         try:
             text = (self.state_dir / "functions.stderr").read_text(errors="replace").strip()
         except FileNotFoundError:
-            return ""
-        return f"; its output ends with:\n{text[-2000:]}" if text else ""
+            text = ""
+        lines = "\n".join(self.log_lines()[-5:])
+        return f"; its log ends with:\n{lines}" + (f"\nits output:\n{text[-2000:]}" if text else "")
 
     def wait_until_serving(self, timeout: float = 20.0) -> bool:
         """Wait while the functions service boots: True once it serves, False when it is down."""
@@ -471,7 +473,7 @@ def start_sandbox(root: Path, port: int | None = None, kong_port: int | None = N
     attempts = 1 if port is not None else 5
     for attempt in range(attempts):
         chosen = port if port is not None else _free_port()
-        kong = kong_port if kong_port is not None else _free_port(avoid=chosen)
+        kong = kong_port if kong_port is not None else _listening_port()
         sandbox = sandbox_at(root, chosen, kong)
         sandbox.reset()
         _write_sshd_config(sandbox)
@@ -652,13 +654,29 @@ def _banner(host: str, port: int) -> bool:
         return False
 
 
-def _free_port(avoid: int | None = None) -> int:
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.bind(("127.0.0.1", 0))
-            port: int = probe.getsockname()[1]
-        if port != avoid:
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _listening_port() -> int:
+    """A free port below the ephemeral range, for a service that restarts.
+
+    While the functions service restarts its port is closed; a port from the ephemeral range
+    could meanwhile become the local end of some client's connection and block its next bind.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(20000, max(low, 20001)))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        if not port_in_use(port):
             return port
+    return _free_port()
 
 
 def _proc_pids() -> list[int]:

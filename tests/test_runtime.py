@@ -13,6 +13,7 @@ import hmac
 import http.client
 import json
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -173,8 +174,10 @@ def test_functions_get_the_containers_environment(sandbox: Sandbox) -> None:
     assert env["SUPABASE_ANON_KEY"].startswith("eyJ")
     # the container's environment only: nothing of the host, the runtime or Deno itself
     assert "OPENAI_API_KEY" not in env  # volumes/functions/.env is not loaded by the router
-    assert not {"DENO_DIR", "DENO_NODE_SHIM_ACTIVE", "HOME", "EDGESYNC_SANDBOX_STATE"} & set(env)
-    assert "node_compat_bin" not in env["PATH"]
+    assert not {"DENO_DIR", "DENO_NODE_SHIM_ACTIVE", "EDGESYNC_SANDBOX_STATE"} & set(env)
+    assert env["PATH"] == "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    assert env["HOME"] == "/root"
+    assert re.fullmatch("[0-9a-f]{12}", env["HOSTNAME"])  # the container id, as docker sets it
 
 
 # --------------------------------------------------------------------------- boot errors

@@ -168,6 +168,7 @@ function bootWorker(
       "--no-lock",
       "--cached-only",
       "--node-modules-dir=none",
+      "--vendor=false",
       config ? `--config=${config}` : "--no-config",
       `${runtimeDir}/user_worker.ts`,
       `--entry=${fileUrl(entry)}`,
