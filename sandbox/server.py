@@ -415,7 +415,7 @@ class Sandbox:
             state_dir=Path(data["state_dir"]),
             docker_calls=Path(data["docker_calls"]),
             service_log=Path(data["service_log"]),
-            kong_port=int(data["kong_port"]),
+            kong_port=int(data.get("kong_port", 8000)),
         )
 
 

@@ -46,6 +46,7 @@ export function required(options: Map<string, string>, name: string): string {
   return value;
 }
 
+// deno-lint-ignore no-control-regex -- colour codes in Deno's own error messages
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /**
