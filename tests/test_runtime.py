@@ -12,7 +12,6 @@ import hashlib
 import hmac
 import http.client
 import json
-import os
 import re
 import shlex
 import shutil
