@@ -161,6 +161,17 @@ def test_console_output_follows_the_marker(sandbox: Sandbox) -> None:
     ]
 
 
+def test_a_function_writing_to_stdout_still_boots(sandbox: Sandbox) -> None:
+    write(
+        sandbox,
+        "raw/index.ts",
+        "Deno.stdout.writeSync(new TextEncoder().encode('{\"port\": 1}\\n'))\n"
+        "Deno.serve(() => new Response('fine'))\n",
+    )
+    assert sandbox.request("raw").text == "fine"
+    wait_for(lambda: '{"port": 1}' in sandbox.log_lines())  # logged as the container's output
+
+
 def test_functions_get_the_containers_environment(sandbox: Sandbox) -> None:
     write(sandbox, "env/index.ts", "Deno.serve(() => Response.json(Deno.env.toObject()))\n")
     env = sandbox.request("env").json()

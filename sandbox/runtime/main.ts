@@ -1,12 +1,12 @@
 // The functions service of the edgesync sandbox: what the `functions` container runs on a real
 // server (`edge-runtime start --main-service /home/deno/functions/main`), and Kong's route to it.
 //
-// * It loads the router (`--main`: the host folder of `--main-service`, the mounted functions
-//   folder's `main/index.ts`), with the globals
-//   edge-runtime gives a main worker (`EdgeRuntime.userWorkers.create`), and serves its
-//   `Deno.serve` handler on 127.0.0.1:<KONG_HTTP_PORT> under `/functions/v1/`, the prefix
-//   stripped, as Kong does. The router's console output is logged as is ("main function
-//   started", "serving the request with …").
+// * It loads the router (`--main`: the host folder of `--main-service`, i.e. `main/index.ts` of
+//   the mounted functions folder) with the globals edge-runtime gives a main worker
+//   (`EdgeRuntime.userWorkers.create`), and serves its `Deno.serve` handler on
+//   127.0.0.1:<KONG_HTTP_PORT> under `/functions/v1/`, the prefix stripped, as Kong does. The
+//   router's console output is logged as is ("main function started", "serving the request
+//   with …").
 // * `EdgeRuntime.userWorkers.create({servicePath, workerTimeoutMs, envVars, …})` returns the
 //   live worker of that service path, or boots a new one: one `deno run user_worker.ts` process
 //   with the function folder as cwd, the nearest deno.json / deno.jsonc between the function and
@@ -33,6 +33,7 @@ import {
 } from "./common.ts";
 
 const URL_HEADER = "x-edgesync-sandbox-url";
+const REPORT_MARKER = "edgesync-sandbox-worker: "; // see user_worker.ts
 const KONG_PREFIX = "/functions/v1/";
 const DEFAULT_WORKER_TIMEOUT_MS = 60_000;
 const BOOT_TIMEOUT_MS = 30_000;
@@ -186,7 +187,7 @@ function bootWorker(
 
   let booted = false;
   const stderr: string[] = [];
-  copyLines(process.stderr, (line) => {
+  const stderrRead = copyLines(process.stderr, (line) => {
     if (booted) log.write(paths.toContainer(line));
     else stderr.push(paths.toContainer(line));
   });
@@ -202,15 +203,15 @@ function bootWorker(
     }, BOOT_TIMEOUT_MS);
     let answered = false;
     copyLines(process.stdout, (line) => {
-      if (answered) {
-        log.write(paths.toContainer(line));
+      if (answered || !line.startsWith(REPORT_MARKER)) {
+        log.write(paths.toContainer(line)); // the function's own writes to stdout
         return;
       }
       answered = true;
       clearTimeout(timer);
       let message: { port?: number; error?: string };
       try {
-        message = JSON.parse(line);
+        message = JSON.parse(line.slice(REPORT_MARKER.length));
       } catch {
         message = { error: line };
       }
@@ -225,7 +226,7 @@ function bootWorker(
       if (answered) return;
       clearTimeout(timer);
       // Deno itself refused to start (a broken deno.json, …): its message is on stderr.
-      process.status.then(() => {
+      Promise.all([process.status, stderrRead]).then(() => {
         const text = stderr.join("\n").replace(/^error: /, "").trim();
         reject(new Error(text || "the worker exited before it could serve"));
       });

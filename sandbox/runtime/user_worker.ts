@@ -3,8 +3,9 @@
 // `[Info] …` / `[Error] …`), then serves that handler on a private loopback port for main.ts.
 //
 // main.ts starts it with the function folder as cwd and the deno.json found above the entry file
-// (if any) as `--config`, so imports resolve as in edge-runtime >= 1.69. It reports one JSON line
-// on stdout: `{"port": N}` when it serves, or `{"error": "…"}` when the function cannot boot.
+// (if any) as `--config`, so imports resolve as in edge-runtime >= 1.69. It reports one marked
+// JSON line on stdout: `{"port": N}` when it serves, or `{"error": "…"}` when the function cannot
+// boot.
 // It exits when its stdin closes (main.ts is gone) or when main.ts kills it (it retired).
 
 import {
@@ -19,6 +20,8 @@ import {
 
 /** The header main.ts passes the request's original URL in (the worker listens elsewhere). */
 const URL_HEADER = "x-edgesync-sandbox-url";
+/** Starts the one line on stdout that tells main.ts how the boot went. */
+const REPORT_MARKER = "edgesync-sandbox-worker: ";
 
 const options = parseArgs(Deno.args);
 const entry = required(options, "entry");
@@ -30,7 +33,8 @@ scrubEnvironment();
 
 const encoder = new TextEncoder();
 function report(message: Record<string, unknown>): void {
-  let data = encoder.encode(JSON.stringify(message) + "\n");
+  // Marked, so that whatever the function itself writes to stdout cannot pass for it.
+  let data = encoder.encode(`${REPORT_MARKER}${JSON.stringify(message)}\n`);
   while (data.length > 0) data = data.subarray(Deno.stdout.writeSync(data));
 }
 
