@@ -271,7 +271,8 @@ class Sandbox:
         """Send a real HTTP request to ``/functions/v1/<function>`` through the Kong port.
 
         ``function`` may carry a sub-path and a query (``"hello/sub?x=1"``). A functions service
-        still booting is waited for; one that is down raises ``ServiceDown``.
+        still booting is waited for; one that is down (or dies before it answers) raises
+        ``ServiceDown``.
         """
         self.wait_until_serving()
         connection = http.client.HTTPConnection(self.host, self.kong_port, timeout=timeout)
@@ -281,11 +282,16 @@ class Sandbox:
             )
             response = connection.getresponse()
             data = response.read()
-        except ConnectionRefusedError:
+        except (ConnectionError, http.client.HTTPException) as error:
+            what = (
+                "nothing listens on"
+                if isinstance(error, ConnectionRefusedError)
+                else "no answer (the connection closed) from"
+            )
             info = self.container()
             state = f"container {info['status']}, exit code {info['exit_code']}"
             raise ServiceDown(
-                f"nothing listens on {self.host}:{self.kong_port}: the functions service is down "
+                f"{what} {self.host}:{self.kong_port}: the functions service is down "
                 f"({state}){self._runtime_output()}"
             ) from None
         finally:

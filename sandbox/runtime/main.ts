@@ -25,6 +25,7 @@ import {
   ContainerLog,
   fileUrl,
   findEntry,
+  formatArgs,
   parseArgs,
   PathMapper,
   redirectConsole,
@@ -313,6 +314,17 @@ async function createUserWorker(
 };
 
 // --------------------------------------------------------------------------- main service
+
+// What would kill the process (in the router, or in this file) ends the container, but with its
+// message in the container's log rather than only on the process's stderr.
+globalThis.addEventListener("error", (event) => {
+  event.preventDefault();
+  exit(1, paths.toContainer(`error: Uncaught ${formatArgs([event.error])}`));
+});
+globalThis.addEventListener("unhandledrejection", (event) => {
+  event.preventDefault();
+  exit(1, paths.toContainer(`error: Uncaught (in promise) ${formatArgs([event.reason])}`));
+});
 
 function killWorkers(): void {
   for (const worker of workers.values()) kill(worker);
