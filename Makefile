@@ -38,7 +38,7 @@ demo: install sshd
 	@$(BIN)/edgesync diff
 	@echo; echo '$$ edgesync push wpp-provision'
 	@$(BIN)/edgesync push wpp-provision --logs-seconds 3
-	@echo; echo '# the UI calls the endpoint (simulated request on the sandbox)'
+	@echo; echo '# the UI calls the endpoint (a real HTTP request to the sandbox functions service)'
 	@$(BIN)/python -m sandbox request wpp-provision
 	@echo; echo '$$ edgesync logs --grep provision'
 	@$(BIN)/edgesync logs --grep provision
@@ -53,10 +53,13 @@ demo-down: install
 	$(BIN)/python -m sandbox down
 
 lint: install
-	$(BIN)/ruff check edgesync sandbox tests bench tools
-	$(BIN)/ruff format --check edgesync sandbox tests bench tools
+	$(BIN)/ruff check edgesync sandbox sandbox/bin/docker tests bench tools
+	$(BIN)/ruff format --check edgesync sandbox sandbox/bin/docker tests bench tools
 	$(BIN)/mypy
 	$(BIN)/python tools/check_scripts.py
+	$(BIN)/deno check --quiet --no-config sandbox/runtime/*.ts
+	$(BIN)/deno lint --quiet --no-config sandbox/runtime
+	$(BIN)/deno fmt --check --quiet --no-config --line-width=100 sandbox/runtime
 
 check: lint test
 

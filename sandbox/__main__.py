@@ -3,6 +3,7 @@
 Example:
     python -m sandbox up --example examples/academyos
     python -m sandbox request wpp-provision
+    python -m sandbox request wpp-provision -X POST -d '{"schoolId": "42"}'
     python -m sandbox down
 """
 
@@ -57,6 +58,7 @@ def up(args: argparse.Namespace) -> int:
     print(f"  known_hosts  {sandbox.known_hosts}")
     print(f"  docker calls {sandbox.docker_calls}")
     print(f"  service log  {sandbox.service_log}")
+    print(f"  functions    http://{sandbox.host}:{sandbox.kong_port}/functions/v1/NAME")
     print(f"  try: {' '.join(sandbox.ssh_command())} 'docker compose ps'")
     return 0
 
@@ -75,10 +77,18 @@ def down(args: argparse.Namespace) -> int:
 
 
 def request(args: argparse.Namespace) -> int:
-    """Simulate a request to /functions/v1/NAME."""
+    """Send a request to /functions/v1/NAME and print the status and the body."""
     sandbox = Sandbox.load(args.root.resolve())
-    status = sandbox.request(args.name)
-    print(f"GET /functions/v1/{args.name} -> {status}")
+    headers = {}
+    for header in args.header:
+        name, colon, value = header.partition(":")
+        if not colon:
+            raise SandboxError(f"--header wants 'Name: value', got {header!r}")
+        headers[name.strip()] = value.strip()
+    reply = sandbox.request(args.name, args.method, body=args.data, headers=headers)
+    print(f"{args.method} /functions/v1/{args.name.lstrip('/')} -> {reply.status}")
+    if reply.body:
+        print(reply.text.rstrip("\n"))
     return 0
 
 
@@ -96,6 +106,7 @@ def status(args: argparse.Namespace) -> int:
     print(f"  project_dir {sandbox.project_dir}")
     info = sandbox.container()
     print(f"  functions container: {info['status']}, restarted {info['restart_count']} times")
+    print(f"  functions    http://{sandbox.host}:{sandbox.kong_port}/functions/v1/NAME")
     return 0
 
 
@@ -133,8 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.set_defaults(run=up)
     add("down", "stop the sandbox server").set_defaults(run=down)
-    sub = add("request", "simulate a request to /functions/v1/NAME")
-    sub.add_argument("name")
+    sub = add("request", "send an HTTP request to /functions/v1/NAME, print status and body")
+    sub.add_argument("name", help="function name, optionally with a sub-path and query")
+    sub.add_argument("-X", "--method", default="GET", help="HTTP method (default GET)")
+    sub.add_argument("-d", "--data", default=None, help="request body")
+    sub.add_argument(
+        "-H", "--header", action="append", default=[], help="'Name: value' (repeatable)"
+    )
     sub.set_defaults(run=request)
     add("status", "show whether the sandbox runs").set_defaults(run=status)
     return parser

@@ -2,21 +2,26 @@
 
 ``start_sandbox(root)`` runs ``/usr/sbin/sshd`` on 127.0.0.1 with throwaway keys below ``root``.
 Sessions get ``root/bin`` first on PATH, where a stand-in ``docker``/``docker-compose``
-(``sandbox/bin/docker``) records every call and keeps the functions service's log. The compose
-project ``root/supabase-project`` is laid out like the official self-hosted setup.
+(``sandbox/bin/docker``) records every call and runs the functions service: a Deno program
+(``sandbox/runtime/``) that serves the mounted functions like edge-runtime and its router, on
+``127.0.0.1:<kong_port>`` (the project's ``KONG_HTTP_PORT``), and writes the service's log. The
+compose project ``root/supabase-project`` is laid out like the official self-hosted setup.
 
 Nothing outside ``root`` is touched, except ``/run/sshd`` (sshd's privilege separation folder,
-needed only when running as root). Stdlib only.
+needed only when running as root). Stdlib only; Deno comes from the ``deno`` package (a dev
+dependency), ``$EDGESYNC_SANDBOX_DENO`` or PATH.
 """
 
 from __future__ import annotations
 
 import contextlib
 import getpass
+import http.client
 import importlib.machinery
 import importlib.util
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -34,17 +39,66 @@ SSHD = Path("/usr/sbin/sshd")
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVER_TREE = PACKAGE_DIR / "server_tree"
 DOCKER_STUB = PACKAGE_DIR / "bin" / "docker"
+RUNTIME_DIR = PACKAGE_DIR / "runtime"
 FUNCTIONS_CONTAINER = "supabase-edge-functions"
-ENTRY_FILES = ("index.ts", "index.js", "index.tsx", "index.jsx", "index.mjs")
-REMOTE_FUNCTIONS = "/home/deno/functions"
 STATE_ENV = "EDGESYNC_SANDBOX_STATE"
+DENO_ENV = "EDGESYNC_SANDBOX_DENO"
 START_TIMEOUT = 10.0
 
 _stub: ModuleType | None = None
+_deno: Path | None = None
 
 
 class SandboxError(RuntimeError):
     """The sandbox could not be started or used."""
+
+
+class ServiceDown(SandboxError):
+    """Nothing listens on the Kong port: the functions service is stopped or restarting."""
+
+
+def find_deno() -> Path:
+    """The Deno binary the functions service runs on: ``$EDGESYNC_SANDBOX_DENO``, the ``deno``
+    package's binary (``pip install deno``, a dev dependency), or ``deno`` on PATH."""
+    global _deno
+    if _deno is not None:
+        return _deno
+    candidates: list[str] = []
+    if os.environ.get(DENO_ENV):
+        candidates.append(os.environ[DENO_ENV])
+    with contextlib.suppress(ImportError, FileNotFoundError):
+        import deno  # type: ignore[import-untyped]
+
+        candidates.append(deno.find_deno_bin())
+    found = shutil.which("deno")
+    if found:
+        candidates.append(found)
+    for candidate in candidates:
+        if os.access(candidate, os.X_OK):
+            _deno = Path(candidate).absolute()
+            return _deno
+    raise SandboxError(
+        "deno not found: the sandbox's functions service runs on Deno "
+        f"(`pip install deno`, part of edgesync's dev dependencies, or set ${DENO_ENV})"
+    )
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The functions service's answer to one HTTP request."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        """The body as text."""
+        return self.body.decode("utf-8", errors="replace")
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
 
 
 def docker_stub() -> ModuleType:
@@ -78,6 +132,7 @@ class Sandbox:
     state_dir: Path
     docker_calls: Path
     service_log: Path
+    kong_port: int
     _process: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     # -- lifecycle
@@ -113,8 +168,14 @@ class Sandbox:
         """True while sshd is up."""
         return self.pid is not None
 
+    @property
+    def deno_dir(self) -> Path:
+        """DENO_DIR of the functions service (kept across resets, like the deno-cache volume)."""
+        return self.root / "deno-cache"
+
     def stop(self) -> None:
-        """Kill sshd, its sessions and any stand-in docker process it left behind. Idempotent."""
+        """Kill sshd, its sessions, any stand-in docker process they left behind and the functions
+        service with its workers. Idempotent."""
         pid = self.pid
         victims: list[int] = []
         if pid is not None:
@@ -122,6 +183,7 @@ class Sandbox:
         leftovers = _processes_with_env(STATE_ENV, str(self.state_dir))
         victims += [p for p in leftovers if p not in victims]
         _terminate(victims)
+        docker_stub().shutdown(self.state_dir, thorough=True)
         if self._process is not None:
             try:
                 self._process.wait(timeout=5)
@@ -135,18 +197,35 @@ class Sandbox:
         """Give the server a fresh, just-booted tree: the base compose project, an empty state.
 
         ``overlay`` (a folder) is copied on top of ``functions_dir``. Stand-in ``docker logs -f``
-        processes still running from earlier sessions are ended first.
+        processes still running from earlier sessions and the functions service are ended first;
+        a new functions service boots in the background (``wait_until_serving`` waits for it).
         """
         _terminate(self.followers())
+        docker_stub().shutdown(self.state_dir)
         for folder in (self.project_dir, self.state_dir):
             if folder.exists():
                 shutil.rmtree(folder)
         shutil.copytree(SERVER_TREE, self.project_dir)
+        self._publish_kong_port()
         if overlay is not None:
             shutil.copytree(overlay, self.functions_dir, dirs_exist_ok=True)
         (self.state_dir / "followers").mkdir(parents=True)
         self.docker_calls.touch()
+        settings = {
+            "deno": str(find_deno()),
+            "runtime_dir": str(RUNTIME_DIR),
+            "deno_dir": str(self.deno_dir),
+        }
+        (self.state_dir / "runtime.json").write_text(json.dumps(settings, indent=2) + "\n")
         docker_stub().init_state(self.state_dir, self.project_dir)
+
+    def _publish_kong_port(self) -> None:
+        """Set ``KONG_HTTP_PORT`` in the project's ``.env`` to this sandbox's Kong port."""
+        env = self.project_dir / ".env"
+        text = env.read_text()
+        line = f"KONG_HTTP_PORT={self.kong_port}"
+        text, count = re.subn(r"(?m)^KONG_HTTP_PORT=.*$", line, text)
+        env.write_text(text if count else f"{text.rstrip()}\n{line}\n")
 
     def seed_example(self, example: Path) -> None:
         """Deploy an example repository's functions the way its ``server-before/`` describes.
@@ -180,25 +259,64 @@ class Sandbox:
 
     # -- the functions service
 
-    def request(self, function: str) -> int:
-        """Simulate an HTTP request to ``/functions/v1/<function>`` and return its status.
+    def request(
+        self,
+        function: str,
+        method: str = "GET",
+        *,
+        body: bytes | str | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30.0,
+    ) -> Reply:
+        """Send a real HTTP request to ``/functions/v1/<function>`` through the Kong port.
 
-        Appends what the router and edge-runtime log: the router's marker line, then either a
-        worker boot error (no entry file: HTTP 500) or one ``[Info]`` line from the function.
-        A stopped container logs nothing (Kong answers 502).
+        ``function`` may carry a sub-path and a query (``"hello/sub?x=1"``). A functions service
+        still booting is waited for; one that is down (or dies before it answers) raises
+        ``ServiceDown``.
         """
-        stub = docker_stub()
-        if not stub.container_running(self.state_dir, FUNCTIONS_CONTAINER):
-            return 502
-        self.append_log(f"serving the request with {REMOTE_FUNCTIONS}/{function}")
-        folder = self.functions_dir / function
-        if not any((folder / name).is_file() for name in ENTRY_FILES):
-            error = "worker boot error: could not find an appropriate entrypoint"
-            self.append_log(error)
-            self.append_log(f"InvalidWorkerCreation: {error}")
-            return 500
-        self.append_log("[Info] request handled")
-        return 200
+        self.wait_until_serving()
+        connection = http.client.HTTPConnection(self.host, self.kong_port, timeout=timeout)
+        try:
+            connection.request(
+                method, f"/functions/v1/{function.lstrip('/')}", body=body, headers=headers or {}
+            )
+            response = connection.getresponse()
+            data = response.read()
+        except (ConnectionError, http.client.HTTPException) as error:
+            what = (
+                "nothing listens on"
+                if isinstance(error, ConnectionRefusedError)
+                else "no answer (the connection closed) from"
+            )
+            info = self.container()
+            state = f"container {info['status']}, exit code {info['exit_code']}"
+            raise ServiceDown(
+                f"{what} {self.host}:{self.kong_port}: the functions service is down "
+                f"({state}){self._runtime_output()}"
+            ) from None
+        finally:
+            connection.close()
+        answer = {name.lower(): value for name, value in response.getheaders()}
+        return Reply(response.status, data, answer)
+
+    def _runtime_output(self) -> str:
+        """The end of the service's log and of the runtime's own output, for error messages."""
+        try:
+            text = (self.state_dir / "functions.stderr").read_text(errors="replace").strip()
+        except FileNotFoundError:
+            text = ""
+        lines = "\n".join(self.log_lines()[-5:])
+        return f"; its log ends with:\n{lines}" + (f"\nits output:\n{text[-2000:]}" if text else "")
+
+    def wait_until_serving(self, timeout: float = 20.0) -> bool:
+        """Wait while the functions service boots: True once it serves, False when it is down."""
+        result: bool = docker_stub().await_boot(self.state_dir, timeout)
+        return result
+
+    def runtime_processes(self) -> list[int]:
+        """Pids of the functions service's processes (the runtime and its workers)."""
+        pids: list[int] = docker_stub().runtime_processes(self.state_dir)
+        return pids
 
     def append_log(self, message: str, at: datetime | None = None) -> None:
         """Append one line to the functions service log (``at``: its timestamp, default now)."""
@@ -278,6 +396,7 @@ class Sandbox:
             "state_dir": str(self.state_dir),
             "docker_calls": str(self.docker_calls),
             "service_log": str(self.service_log),
+            "kong_port": self.kong_port,
             "pid": self.pid,
         }
 
@@ -302,10 +421,11 @@ class Sandbox:
             state_dir=Path(data["state_dir"]),
             docker_calls=Path(data["docker_calls"]),
             service_log=Path(data["service_log"]),
+            kong_port=int(data.get("kong_port", 8000)),
         )
 
 
-def sandbox_at(root: Path, port: int) -> Sandbox:
+def sandbox_at(root: Path, port: int, kong_port: int = 8000) -> Sandbox:
     """The Sandbox record for a root folder (paths only; nothing is started)."""
     root = root.resolve()
     project_dir = root / "supabase-project"
@@ -324,20 +444,24 @@ def sandbox_at(root: Path, port: int) -> Sandbox:
         state_dir=state_dir,
         docker_calls=state_dir / "calls.jsonl",
         service_log=state_dir / "functions.log",
+        kong_port=kong_port,
     )
 
 
-def start_sandbox(root: Path, port: int | None = None) -> Sandbox:
+def start_sandbox(root: Path, port: int | None = None, kong_port: int | None = None) -> Sandbox:
     """Start sshd on 127.0.0.1 (``port`` None: a free one) with a fresh server tree below ``root``.
 
-    Returns once sshd answers with its SSH banner. A sandbox already running at ``root`` is
-    stopped first. Keys are generated once per root and reused.
+    The functions service listens on ``kong_port`` (None: a free one), written to the project's
+    ``.env`` as ``KONG_HTTP_PORT``. Returns once sshd answers with its SSH banner; the functions
+    service may still be booting. A sandbox already running at ``root`` is stopped first. Keys
+    are generated once per root and reused.
     """
     if not SSHD.exists():
         raise SandboxError(
             f"{SSHD} not found: install OpenSSH's server (Debian/Ubuntu: apt-get install "
             "openssh-server) to run the edgesync sandbox"
         )
+    find_deno()
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
     previous = root / "sandbox.json"
@@ -349,12 +473,14 @@ def start_sandbox(root: Path, port: int | None = None) -> Sandbox:
     if os.geteuid() == 0:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)
 
-    if port is not None and port_in_use(port):
-        raise SandboxError(f"port {port} on 127.0.0.1 is already in use")
+    for wanted in (port, kong_port):
+        if wanted is not None and port_in_use(wanted):
+            raise SandboxError(f"port {wanted} on 127.0.0.1 is already in use")
     attempts = 1 if port is not None else 5
     for attempt in range(attempts):
         chosen = port if port is not None else _free_port()
-        sandbox = sandbox_at(root, chosen)
+        kong = kong_port if kong_port is not None else _listening_port()
+        sandbox = sandbox_at(root, chosen, kong)
         sandbox.reset()
         _write_sshd_config(sandbox)
         try:
@@ -539,6 +665,24 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+def _listening_port() -> int:
+    """A free port below the ephemeral range, for a service that restarts.
+
+    While the functions service restarts its port is closed; a port from the ephemeral range
+    could meanwhile become the local end of some client's connection and block its next bind.
+    """
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    candidates = list(range(20000, max(low, 20001)))
+    random.shuffle(candidates)
+    for port in candidates[:200]:
+        if not port_in_use(port):
+            return port
+    return _free_port()
 
 
 def _proc_pids() -> list[int]:

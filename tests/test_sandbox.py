@@ -14,6 +14,7 @@ import paramiko
 import pytest
 
 from sandbox import Sandbox, SandboxError, start_sandbox
+from sandbox.server import ServiceDown
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO_ROOT / "examples" / "academyos"
@@ -104,12 +105,16 @@ def test_unknown_service_and_container(sandbox: Sandbox) -> None:
 
 
 def test_request_logs_like_the_router(sandbox: Sandbox) -> None:
-    assert sandbox.request("hello") == 200
-    assert sandbox.request("wpp-provision") == 500
+    hello = sandbox.request("hello")
+    assert (hello.status, hello.json()) == (200, "Hello from Edge Functions!")
+    missing = sandbox.request("wpp-provision")
+    assert missing.status == 500
+    assert missing.json() == {
+        "msg": "InvalidWorkerCreation: worker boot error: could not find an appropriate entrypoint"
+    }
     assert sandbox.log_lines() == [
         "main function started",
         "serving the request with /home/deno/functions/hello",
-        "[Info] request handled",
         "serving the request with /home/deno/functions/wpp-provision",
         "worker boot error: could not find an appropriate entrypoint",
         "InvalidWorkerCreation: worker boot error: could not find an appropriate entrypoint",
@@ -117,17 +122,21 @@ def test_request_logs_like_the_router(sandbox: Sandbox) -> None:
 
 
 def test_compose_logs_prefix_tail_and_timestamps(sandbox: Sandbox) -> None:
-    sandbox.request("hello")
+    (sandbox.functions_dir / "greet").mkdir()
+    (sandbox.functions_dir / "greet" / "index.ts").write_text(
+        "Deno.serve(() => { console.log('request handled'); return new Response('hi') })\n"
+    )
+    assert sandbox.request("greet").text == "hi"
     r = in_project(sandbox, "docker compose logs functions")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         PREFIX + "main function started",
-        PREFIX + "serving the request with /home/deno/functions/hello",
+        PREFIX + "serving the request with /home/deno/functions/greet",
         PREFIX + "[Info] request handled",
     ]
     r = in_project(sandbox, "docker compose logs --no-log-prefix --tail=2 functions")
     assert r.stdout.splitlines() == [
-        "serving the request with /home/deno/functions/hello",
+        "serving the request with /home/deno/functions/greet",
         "[Info] request handled",
     ]
     r = in_project(sandbox, "docker-compose logs --no-color -n 1 functions")
@@ -139,6 +148,7 @@ def test_compose_logs_prefix_tail_and_timestamps(sandbox: Sandbox) -> None:
 
 
 def test_logs_since(sandbox: Sandbox) -> None:
+    sandbox.wait_until_serving()  # its boot line must not land after the truncation
     now = datetime.now(timezone.utc)
     sandbox.service_log.write_text("")
     sandbox.append_log("three hours ago", at=now - timedelta(hours=3))
@@ -178,8 +188,10 @@ def test_fail_restart_switch_leaves_the_container_down(sandbox: Sandbox) -> None
     assert r.returncode == 1
     assert "Cannot restart container supabase-edge-functions" in r.stderr
     assert sandbox.container()["status"] == "exited"
-    assert sandbox.request("hello") == 502
+    with pytest.raises(ServiceDown):
+        sandbox.request("hello")
     assert sandbox.log_lines() == ["main function started"]
+    assert sandbox.runtime_processes() == []
 
 
 def test_up_recreates_only_when_asked_or_changed(sandbox: Sandbox) -> None:
@@ -283,6 +295,7 @@ def test_reset_with_overlay(sandbox: Sandbox, tmp_path: Path) -> None:
     assert (sandbox.functions_dir / "hello" / "index.ts").read_text() == "// overlaid\n"
     assert (sandbox.functions_dir / "main" / "index.ts").exists()
     assert sandbox.calls() == []
+    assert sandbox.wait_until_serving()
     assert sandbox.log_lines() == ["main function started"]
 
 
