@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from edgesync import __version__
+from edgesync.commands.check import check
 from edgesync.commands.diff import diff
 from edgesync.commands.history import history
 from edgesync.commands.init import init
@@ -21,6 +22,7 @@ from edgesync.commands.push import push
 from edgesync.commands.repair import repair
 from edgesync.commands.restart import restart
 from edgesync.commands.rollback import rollback
+from edgesync.commands.status import status
 from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
 from edgesync.output import Output
@@ -101,6 +103,8 @@ app.command("history")(history)
 app.command("rollback")(rollback)
 app.command("repair")(repair)
 app.command("restart")(restart)
+app.command("check")(check)
+app.command("status")(status)
 app.add_typer(lock_app, name="lock")
 
 

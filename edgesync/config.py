@@ -43,6 +43,7 @@ class Target:
     url: str | None = None
     keep_releases: int = 10
     timeout: int = 120  # seconds a remote command may take (uploads: seconds without progress)
+    verify_timeout: int = 60  # seconds to wait for the functions to answer after a restart
 
     @property
     def remote_functions_dir(self) -> PurePosixPath:
@@ -56,6 +57,17 @@ class Target:
 
 
 @dataclass(frozen=True)
+class VerifySetting:
+    """How one function is requested after a push (edgesync.yaml `verify:`)."""
+
+    enabled: bool = True
+    method: str = "OPTIONS"  # a CORS preflight: no JWT, no business logic
+    path: str = ""  # after /functions/v1/<name>, e.g. /health
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    status: int | None = None  # the status it must answer (default: any that is not a boot error)
+
+
+@dataclass(frozen=True)
 class Config:
     """A loaded edgesync.yaml."""
 
@@ -65,6 +77,12 @@ class Config:
     exclude: tuple[str, ...]
     targets: Mapping[str, Target] = field(default_factory=lambda: MappingProxyType({}))
     deploy_tests: bool = False  # test files (*.test.ts, tests/, …) are local-only by default
+    verify: Mapping[str, VerifySetting] = field(default_factory=lambda: MappingProxyType({}))
+
+    def verify_setting(self, function: str) -> VerifySetting:
+        """How `function` is requested after a push (the default: an OPTIONS request)."""
+        return self.verify.get(function, VerifySetting())
+
     target_lines: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
@@ -143,7 +161,9 @@ def parse_config(text: str, path: Path) -> Config:
     return _Reader(path).config(node)
 
 
-_TOP_KEYS = ("functions_dir", "default_target", "exclude", "deploy_tests", "targets")
+_TOP_KEYS = ("functions_dir", "default_target", "exclude", "deploy_tests", "verify", "targets")
+_VERIFY_KEYS = ("method", "path", "headers", "status")
+_METHODS = ("OPTIONS", "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 _TARGET_KEYS = (
     "host",
     "user",
@@ -158,6 +178,7 @@ _TARGET_KEYS = (
     "url",
     "keep_releases",
     "timeout",
+    "verify_timeout",
 )
 
 
@@ -242,18 +263,13 @@ class _Reader:
         deploy_tests = False
         if "deploy_tests" in top:
             deploy_tests = self.boolean(top["deploy_tests"][1], "deploy_tests")
+        verify: dict[str, VerifySetting] = {}
+        if "verify" in top:
+            for fn, (_k, vnode) in self.mapping(top["verify"][1], "verify", None).items():
+                verify[fn] = self.verify_setting(f"verify.{fn}", vnode)
         if "targets" not in top:
             self.fail(root, "targets", "missing: at least one target is required")
-        tnode = top["targets"][1]
-        targets: dict[str, Target] = {}
-        lines: dict[str, int] = {}
-        for name, (knode, vnode) in self.mapping(tnode, "targets", None).items():
-            if not _TARGET_NAME_RE.match(name):
-                self.fail(knode, f"targets.{name}", "target names are letters, digits, . _ -")
-            targets[name] = self.target(name, vnode)
-            lines[name] = knode.start_mark.line + 1
-        if not targets:
-            self.fail(tnode, "targets", "no targets defined")
+        targets, lines = self.targets(top["targets"][1])
         if default_target is not None and default_target not in targets:
             self.fail(
                 top["default_target"][1],
@@ -271,6 +287,52 @@ class _Reader:
             targets=MappingProxyType(targets),
             target_lines=MappingProxyType(lines),
             deploy_tests=deploy_tests,
+            verify=MappingProxyType(verify),
+        )
+
+    def targets(self, tnode: yaml.Node) -> tuple[dict[str, Target], dict[str, int]]:
+        targets: dict[str, Target] = {}
+        lines: dict[str, int] = {}
+        for name, (knode, vnode) in self.mapping(tnode, "targets", None).items():
+            if not _TARGET_NAME_RE.match(name):
+                self.fail(knode, f"targets.{name}", "target names are letters, digits, . _ -")
+            targets[name] = self.target(name, vnode)
+            lines[name] = knode.start_mark.line + 1
+        if not targets:
+            self.fail(tnode, "targets", "no targets defined")
+        return targets, lines
+
+    def verify_setting(self, key: str, node: yaml.Node) -> VerifySetting:
+        if isinstance(node, yaml.ScalarNode):
+            if self.boolean(node, key) is False:
+                return VerifySetting(enabled=False)
+            return VerifySetting()
+        fields = self.mapping(node, key, _VERIFY_KEYS)
+        method, path, status = "OPTIONS", "", None
+        headers: dict[str, str] = {}
+        if "method" in fields:
+            method = str(self.string(fields["method"][1], f"{key}.method")).upper()
+            if method not in _METHODS:
+                self.fail(fields["method"][1], f"{key}.method", f"one of {', '.join(_METHODS)}")
+        if "path" in fields:
+            path = str(self.string(fields["path"][1], f"{key}.path"))
+            if not path.startswith(("/", "?")) or any(c.isspace() for c in path):
+                self.fail(fields["path"][1], f"{key}.path", "expected /a/path or ?a=query")
+        if "status" in fields:
+            value = self.scalar(fields["status"][1], f"{key}.status")
+            if isinstance(value, bool) or not isinstance(value, int) or not 100 <= value <= 599:
+                self.fail(fields["status"][1], f"{key}.status", "expected an HTTP status")
+            status = value
+        if "headers" in fields:
+            for name, (_k, vnode) in self.mapping(
+                fields["headers"][1], f"{key}.headers", None
+            ).items():
+                value = str(self.string(vnode, f"{key}.headers.{name}"))
+                if "\n" in value or "\r" in value or not re.fullmatch(r"[A-Za-z0-9-]+", name):
+                    self.fail(vnode, f"{key}.headers.{name}", "not a header line")
+                headers[name] = value
+        return VerifySetting(
+            enabled=True, method=method, path=path, headers=MappingProxyType(headers), status=status
         )
 
     def exclude(self, node: yaml.Node) -> tuple[str, ...]:
@@ -339,7 +401,12 @@ def _user(value: str) -> str | None:
 
 
 # Target keys whose value is a whole number in a range.
-_NUMBER_RANGES = {"port": (1, 65535), "keep_releases": (1, 1000), "timeout": (1, 86400)}
+_NUMBER_RANGES = {
+    "port": (1, 65535),
+    "keep_releases": (1, 1000),
+    "timeout": (1, 86400),
+    "verify_timeout": (1, 3600),
+}
 
 # Target keys whose value is a string checked by a function (the rest are read above).
 _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {

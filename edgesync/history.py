@@ -24,6 +24,7 @@ from edgesync.manifest import Manifest, is_ignored, top_of
 from edgesync.plan import DeletePath, PushPlan, PutFile, ReplaceFunction, compare
 
 SCHEMA = 2  # lines without a "schema" key are schema 1 (read the same way)
+VERIFY_FAILED = "verification failed"  # the reason of an automatic rollback
 RELEASE_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]+$")
 MAX_LINE = (
     16 << 20
@@ -125,6 +126,7 @@ class Release:
     version: str = ""
     rolled_back: tuple[str, ...] = ()
     restores_before: str | None = None
+    reason: str = ""  # why a rollback was made ("verification failed": automatically)
     schema: int = 1
     problem: str | None = None
 
@@ -161,6 +163,7 @@ class Release:
             version=_str(data, "edgesync"),
             rolled_back=_strs(data, "rolled_back"),
             restores_before=_str(data, "restores_before") or None,
+            reason=_str(data, "reason"),
             schema=_int(data, "schema", 1),
         )
         problem = rec.find_problem()
@@ -209,6 +212,8 @@ class Release:
         if self.kind == "rollback":
             out["rolled_back"] = list(self.rolled_back)
             out["restores_before"] = self.restores_before
+            if self.reason:
+                out["reason"] = self.reason
         return out
 
 
@@ -291,6 +296,21 @@ class History:
     def ids(self) -> list[str]:
         """Release ids, oldest first."""
         return [r.id for r in self.releases]
+
+    @property
+    def failed(self) -> frozenset[str]:
+        """Releases whose functions did not boot (edgesync rolled them back at once)."""
+        return failed_ids(self.releases)
+
+
+def failed_ids(releases: Iterable[Release]) -> frozenset[str]:
+    """Releases an automatic rollback undid because their functions did not boot."""
+    return frozenset(
+        rid
+        for rec in releases
+        if rec.kind == "rollback" and rec.reason == VERIFY_FAILED
+        for rid in rec.rolled_back
+    )
 
 
 def parse_history(text: str, name: str = "history.jsonl") -> History:
@@ -410,13 +430,15 @@ def rollback_plan(
     kept: Collection[str],
     remote: Manifest,
     release: str | None,
+    *,
+    allow_failed: bool = False,
 ) -> RollbackPlan:
     """Undo `release` (default: the latest) and every release after it.
 
     For each function or file those releases touched, the state before the
     oldest of them to touch it comes back from that release's backup.
     """
-    undone = _releases_to_undo(history_of(history), kept, release)
+    undone = _releases_to_undo(history_of(history), kept, release, allow_failed=allow_failed)
     functions: list[ReplaceFunction] = []
     puts: list[PutFile] = []
     deletes: list[DeletePath] = []
@@ -456,14 +478,32 @@ def resolve_release_id(ids: Sequence[str], given: str) -> str:
     )
 
 
+def default_rollback_target(releases: Sequence[Release]) -> str:
+    """The newest release that is neither failed nor an automatic rollback of one: undoing
+    it (and what came after) never brings a release that did not boot back."""
+    failed = failed_ids(releases)
+    for rec in reversed(releases):
+        if rec.id not in failed and not (rec.kind == "rollback" and rec.reason == VERIFY_FAILED):
+            return rec.id
+    return releases[-1].id
+
+
 def _releases_to_undo(
-    releases: Sequence[Release], kept: Collection[str], release: str | None
+    releases: Sequence[Release], kept: Collection[str], release: str | None, *, allow_failed: bool
 ) -> Sequence[Release]:
     """`release` and every later one, each checked to be undoable (exit 2 otherwise)."""
     if not releases:
         raise UsageError("no release is recorded on the server: nothing to roll back")
     ids = [r.id for r in releases]
-    start = len(ids) - 1 if release is None else ids.index(resolve_release_id(ids, release))
+    chosen = default_rollback_target(releases) if release is None else release
+    start = ids.index(resolve_release_id(ids, chosen))
+    failed = failed_ids(releases)
+    if start > 0 and ids[start - 1] in failed and not allow_failed:
+        raise UsageError(
+            f"rolling back {ids[start]} would bring back release {ids[start - 1]}, whose "
+            "functions did not boot",
+            hint="pass --allow-failed to restore it anyway",
+        )
     undone = releases[start:]
     for rec in undone:
         if rec.ops is None:
@@ -613,6 +653,7 @@ def build_bundle(
     rolled_back: tuple[str, ...] = (),
     restores_before: str | None = None,
     modes: Mapping[str, int] | None = None,
+    reason: str = "",
 ) -> Bundle:
     """The release a push or a rollback sends: its record, expected hashes, backups to retire.
 
@@ -644,6 +685,7 @@ def build_bundle(
         version=actor.version,
         rolled_back=rolled_back,
         restores_before=restores_before,
+        reason=reason,
         schema=SCHEMA,
     )
     retire = to_retire(kept, history.ids, rid, keep)

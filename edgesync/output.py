@@ -21,10 +21,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from edgesync.history import failed_ids
 from edgesync.local.deps import Blocked
 from edgesync.loglines import LogLine
 from edgesync.plan import Comparison, Deployment, EntryDiff, FunctionState, Status
 from edgesync.results import (
+    CheckResult,
     DiffResult,
     HistoryResult,
     InitResult,
@@ -38,7 +40,9 @@ from edgesync.results import (
     Result,
     RollbackPreview,
     RollbackResult,
+    StatusResult,
 )
+from edgesync.verification import Check
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
 
@@ -228,6 +232,8 @@ class Output:
             LockResult: self._lock,
             RepairResult: self._repair,
             RestartResult: self._restart,
+            CheckResult: self._check,
+            StatusResult: self._status,
             InitResult: self._init,
         }
         renderers[type(result)](result)
@@ -243,6 +249,42 @@ class Output:
 
     def _ls(self, r: LsResult) -> None:
         self._function_states(r.states, r.target, r.where)
+
+    def _check(self, r: CheckResult) -> None:
+        if r.skipped:
+            self.warn(f"loading with Deno skipped: {r.skipped}")
+        for f in r.functions:
+            if not f.problems:
+                self.line(f"{f.name}: ok")
+                continue
+            self.line(f"{f.name}: cannot be deployed")
+            for problem in f.problems:
+                self.line("  " + problem.split(": ", 1)[-1])
+
+    def _status(self, r: StatusResult) -> None:
+        rows = [
+            (
+                c.function,
+                c.outcome.value,
+                str(c.status) if c.status else "-",
+                f"{c.seconds * 1000:.0f} ms" if c.status else "-",
+                c.detail if not c.ok else "",
+            )
+            for c in r.checks
+        ]
+        if self.rich:
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            for col in ("function", "state", "HTTP", "latency", "detail"):
+                table.add_column(col, overflow="fold")
+            for name, state, code, latency, detail in rows:
+                style = "green" if state == "up" else "bold red"
+                table.add_row(_cell(name), Text(state, style=style), code, latency, _cell(detail))
+            self.out.print(table)
+        else:
+            for row in rows:
+                self.line("  ".join(safe(c, lines=False) for c in row if c))
+        for name in r.skipped:
+            self.line(f"{name}: not requested (verify: false)")
 
     def _restart(self, r: RestartResult) -> None:
         if r.restarted:
@@ -341,8 +383,21 @@ class Output:
             f"released {result.release} to {result.target}: {fns}; "
             f"{plural(len(result.uploaded), 'file')} uploaded, {len(result.deleted)} deleted, "
             f"{_size(result.bytes_sent)} sent in {result.seconds:.1f}s"
-            + ("" if result.restarted else " (not restarted)")
+            + ("" if result.restarted else " (not restarted: not verified)")
         )
+        self._verified(result.verification)
+        if result.rolled_back_by:
+            self.line(f"rolled back by release {result.rolled_back_by}: its functions did not boot")
+
+    def _verified(self, checks: Sequence[Check]) -> None:
+        if not checks:
+            return
+        parts = [
+            f"{c.function} {c.outcome.value}"
+            + (f" ({c.status}, {c.seconds * 1000:.0f} ms)" if c.status else "")
+            for c in checks
+        ]
+        self.line("verified: " + ", ".join(parts))
 
     def _rollback_preview(self, p: RollbackPreview) -> None:
         self.info(
@@ -358,6 +413,7 @@ class Output:
             f"{', '.join(r.rolled_back)} (state before {r.before_release})"
             + ("" if r.restarted else " (not restarted)")
         )
+        self._verified(r.verification)
 
     # -- ls ----------------------------------------------------------------------
 
@@ -414,11 +470,16 @@ class Output:
             self.line(f"no releases recorded on {result.target} yet")
             return
         rows = []
+        failed = failed_ids(result.releases)
         for r in result.releases:
             commit = (r.commit or "-")[:8] + ("+dirty" if r.dirty else "")
             what = ", ".join(r.functions) or "-"
             if r.kind == "rollback":
                 what = f"rollback of {', '.join(r.rolled_back)}"
+                if r.reason:
+                    what += f" (automatic: {r.reason})"
+            if r.id in failed:
+                what += " (did not boot)"
             rows.append(
                 (
                     r.id,

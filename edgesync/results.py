@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from edgesync.errors import EdgesyncError
-from edgesync.history import Release
+from edgesync.history import Release, failed_ids
 from edgesync.local.deps import Blocked
 from edgesync.plan import Comparison, FunctionState
 from edgesync.remote.lock import LockStatus
+from edgesync.verification import Check
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,8 @@ class PushResult:
     changed_on_server: tuple[str, ...] = ()
     affected: tuple[str, ...] = ()  # every function whose loaded code this push changed
     blocked: tuple[str, ...] = ()  # functions left out: they cannot be deployed as they are
+    verification: tuple[Check, ...] = ()  # what each function answered after the restart
+    rolled_back_by: str | None = None  # the release that undid this one (it did not boot)
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -174,7 +177,23 @@ class PushResult:
             "blocked": list(self.blocked),
             "files": files,
             "restarted": self.restarted,
+            "verified": checks_json(self.verification),
+            "rolled_back_by": self.rolled_back_by,
         }
+
+
+def checks_json(checks: Sequence[Check]) -> list[dict[str, Any]]:
+    """Each function's verification."""
+    return [
+        {
+            "function": c.function,
+            "outcome": c.outcome.value,
+            "status": c.status,
+            "seconds": round(c.seconds, 3),
+            "detail": c.detail,
+        }
+        for c in checks
+    ]
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,7 @@ class RollbackResult:
     recovered: str | None = None
     restarted: bool = False
     restart_command: str | None = None
+    verification: tuple[Check, ...] = ()
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -203,6 +223,7 @@ class RollbackResult:
             "files": [{"path": p, "action": "restore"} for p in self.restored]
             + [{"path": p, "action": "delete"} for p in self.deleted],
             "restarted": self.restarted,
+            "verified": checks_json(self.verification),
         }
 
 
@@ -216,9 +237,11 @@ class RollbackPreview:
     changed_on_server: tuple[str, ...] = ()
 
 
-def release_json(rec: Release) -> dict[str, Any]:
+def release_json(rec: Release, failed: frozenset[str] = frozenset()) -> dict[str, Any]:
     """A release as `history --json` shows it (without the internal hash maps)."""
     return {
+        "failed": rec.id in failed,
+        "reason": rec.reason or None,
         "id": rec.id,
         "kind": rec.kind,
         "time": rec.time,
@@ -242,7 +265,11 @@ class HistoryResult:
 
     def to_json(self) -> dict[str, Any]:
         """`history --json`."""
-        return {"target": self.target, "releases": [release_json(r) for r in self.releases]}
+        failed = failed_ids(self.releases)
+        return {
+            "target": self.target,
+            "releases": [release_json(r, failed) for r in self.releases],
+        }
 
 
 @dataclass(frozen=True)
@@ -275,11 +302,60 @@ class RestartResult:
     target: str
     restarted: bool
     command: str | None = None
+    verification: tuple[Check, ...] = ()
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """`restart --json`."""
-        return {"target": self.target, "restarted": self.restarted, "command": self.command}
+        return {
+            "target": self.target,
+            "restarted": self.restarted,
+            "command": self.command,
+            "verified": checks_json(self.verification),
+        }
+
+
+@dataclass(frozen=True)
+class FunctionCheck:
+    """One function's pre-flight: the problems found (none: it loads)."""
+
+    name: str
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """`check`: every function's pre-flight."""
+
+    functions: tuple[FunctionCheck, ...]
+    skipped: str | None = None  # why the Deno load was skipped
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`check --json`."""
+        return {
+            "ok": all(not f.problems for f in self.functions),
+            "deno": self.skipped is None,
+            "functions": [{"name": f.name, "problems": list(f.problems)} for f in self.functions],
+        }
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """`status`: what each function answered just now."""
+
+    target: str
+    checks: tuple[Check, ...]
+    skipped: tuple[str, ...] = ()  # `verify: false` in edgesync.yaml
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`status --json`."""
+        return {
+            "target": self.target,
+            "functions": checks_json(self.checks),
+            "skipped": list(self.skipped),
+        }
 
 
 @dataclass(frozen=True)
@@ -325,6 +401,8 @@ Result = (
     | InitResult
     | RepairResult
     | RestartResult
+    | CheckResult
+    | StatusResult
     | PlanPreview
     | RollbackPreview
 )

@@ -105,3 +105,9 @@ def target_yaml(
     if extra:
         lines += ["    " + line for line in extra.strip("\n").splitlines()]
     return "\n".join(lines) + "\n"
+
+
+def serve(label: str, *imports: str) -> str:
+    """A small real function: it imports `imports` and answers `label` (the sandbox runs it)."""
+    lines = [f"import '{path}'" for path in imports]
+    return "\n".join([*lines, f"Deno.serve(() => new Response({label!r}))", ""])

@@ -94,6 +94,8 @@ def test_clean_environment_credentials_only_from_env(
         "blocked",
         "files",
         "restarted",
+        "verified",
+        "rolled_back_by",
     }
     assert data["functions"] == ["fn-a", "fn-b"]
     assert all(set(f) == {"path", "action"} for f in data["files"])

@@ -7,13 +7,13 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from tests.helpers import Project, cli
+from tests.helpers import Project, cli, serve
 
 
 @pytest.fixture
 def repo(project: Project, sandbox: Sandbox) -> Project:
     project.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
-    project.write("wpp-create/index.ts", "// v1\n")
+    project.write("wpp-create/index.ts", serve("v1"))
     return project
 
 
@@ -90,7 +90,7 @@ def test_logs_json_lines(repo: Project, sandbox: Sandbox) -> None:
 
 def test_rollback_takes_a_short_unique_id(repo: Project) -> None:
     assert repo.run("push", "--no-logs").code == 0
-    repo.write("wpp-create/index.ts", "// v2\n")
+    repo.write("wpp-create/index.ts", serve("v2"))
     r = repo.run("push", "--no-logs", "--json")
     rid = r.json()["release"]
     r = repo.run("rollback", rid[:15] + "x", "--yes", "--no-logs")

@@ -15,7 +15,7 @@ import pytest
 from edgesync.remote import scripts
 from edgesync.remote.shell import sh_script
 from sandbox import Sandbox
-from tests.helpers import Project
+from tests.helpers import Project, serve
 
 
 def state(sandbox: Sandbox) -> Path:
@@ -38,8 +38,8 @@ def tree(folder: Path) -> dict[str, bytes]:
 @pytest.fixture
 def repo(project: Project, sandbox: Sandbox) -> Project:
     project.write("hello/index.ts", (sandbox.functions_dir / "hello/index.ts").read_text())
-    project.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v1\n")
-    project.write("fn-b/index.ts", "// b v1\n")
+    project.write("fn-a/index.ts", serve("a v1", "../_shared/x.ts"))
+    project.write("fn-b/index.ts", serve("b v1"))
     project.write("_shared/x.ts", "export const x = 1\n")
     return project
 
@@ -83,7 +83,7 @@ def test_an_interrupted_release_is_undone_then_planned_from_what_is_there(
     """The false success: the next push must not plan from the listing taken before the undo."""
     assert repo.run("push", "--no-logs").code == 0
     v1 = tree(sandbox.functions_dir)
-    repo.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v2\n")
+    repo.write("fn-a/index.ts", serve("a v2", "../_shared/x.ts"))
     repo.write("_shared/x.ts", "export const x = 2\n")
     r = repo.run("push", "--no-logs", "--json")
     assert r.code == 0, r.err
@@ -97,7 +97,7 @@ def test_an_interrupted_release_is_undone_then_planned_from_what_is_there(
     assert f"({r2}) was found and rolled back" in r.err
     assert "in sync" not in r.out  # the undo put v1 back: v2 must be pushed again
     after = tree(sandbox.functions_dir)
-    assert after["fn-a/index.ts"] == b"import '../_shared/x.ts'\n// a v2\n"
+    assert after["fn-a/index.ts"] == serve("a v2", "../_shared/x.ts").encode()
     assert after["_shared/x.ts"] == b"export const x = 2\n"
     assert after != v1
     assert repo.run("diff", "--exit-code").code == 0
@@ -265,7 +265,7 @@ def test_a_stalled_upload_is_given_up_and_unlocked(repo: Project, sandbox: Sandb
 def test_concurrent_pushes_of_a_new_function_never_nest(
     repo: Project, sandbox: Sandbox, count: int
 ) -> None:
-    repo.write("wpp-provision/index.ts", "// new on the server\n")
+    repo.write("wpp-provision/index.ts", serve("new on the server"))
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "edgesync", "-c", str(repo.config), "push", "wpp-provision"]

@@ -18,6 +18,8 @@ COMMANDS = [
     "rollback",
     "repair",
     "restart",
+    "check",
+    "status",
     "lock status",
     "lock release",
 ]

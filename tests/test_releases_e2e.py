@@ -16,7 +16,7 @@ import pytest
 from edgesync.remote import scripts
 from edgesync.remote.shell import sh_script
 from sandbox import Sandbox
-from tests.helpers import Project
+from tests.helpers import Project, serve
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -36,8 +36,8 @@ def restarts(sandbox: Sandbox) -> int:
 
 @pytest.fixture
 def repo(project: Project, sandbox: Sandbox) -> Project:
-    project.write("hello/index.ts", "// local hello v1\n")
-    project.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v1\n")
+    project.write("hello/index.ts", serve("local hello v1"))
+    project.write("fn-a/index.ts", serve("a v1", "../_shared/x.ts"))
     project.write("_shared/x.ts", "export const x = 1\n")
     return project
 
@@ -45,9 +45,9 @@ def repo(project: Project, sandbox: Sandbox) -> Project:
 def test_push_push_rollback_and_rollback_of_rollback(repo: Project, sandbox: Sandbox) -> None:
     original = snapshot(sandbox.functions_dir)
     assert repo.run("push", "--no-logs").code == 0
-    repo.write("fn-a/index.ts", "import '../_shared/x.ts'\n// a v2\n")
+    repo.write("fn-a/index.ts", serve("a v2", "../_shared/x.ts"))
     (repo.functions / "hello/index.ts").unlink()
-    repo.write("hello/index.tsx", "// hello as tsx\n")
+    repo.write("hello/index.tsx", serve("hello as tsx"))
     repo.write("_shared/x.ts", "export const x = 2\n")
     assert repo.run("push", "--no-logs").code == 0
     after_second = snapshot(sandbox.functions_dir)
@@ -102,7 +102,7 @@ def test_rollback_needs_confirmation_without_tty(repo: Project, sandbox: Sandbox
 
 def test_retention_after_twelve_pushes(repo: Project, sandbox: Sandbox) -> None:
     for i in range(12):
-        repo.write("fn-a/index.ts", f"// a v{i}\n")
+        repo.write("fn-a/index.ts", serve(f"a v{i}"))
         assert repo.run("push", "--no-logs", "--no-restart").code == 0
     ids = [r["id"] for r in history(sandbox)]
     assert len(ids) == 12  # history lines stay
@@ -112,13 +112,13 @@ def test_retention_after_twelve_pushes(repo: Project, sandbox: Sandbox) -> None:
     assert r.code == 2
     assert f"the backups of release {ids[1]} were removed" in r.err
     assert repo.run("rollback", ids[2], "--yes", "--no-logs").code == 0
-    assert (sandbox.functions_dir / "fn-a/index.ts").read_text() == "// a v1\n"
+    assert (sandbox.functions_dir / "fn-a/index.ts").read_text() == serve("a v1")
 
 
 def test_keep_releases_setting(repo: Project, sandbox: Sandbox) -> None:
     repo.config.write_text(repo.config.read_text() + "    keep_releases: 2\n")
     for i in range(4):
-        repo.write("fn-a/index.ts", f"// a v{i}\n")
+        repo.write("fn-a/index.ts", serve(f"a v{i}"))
         assert repo.run("push", "--no-logs", "--no-restart").code == 0
     assert len(list((sandbox.project_dir / ".edgesync/releases").iterdir())) == 2
 
@@ -214,7 +214,7 @@ def test_drift_refused_then_forced(repo: Project, sandbox: Sandbox) -> None:
     ls = {f["name"]: f for f in repo.run("ls", "--json").json()["functions"]}
     assert ls["fn-a"]["changed_on_server"] == ["fn-a/extra.ts", "fn-a/index.ts"]
 
-    repo.write("fn-a/index.ts", "// a v2\n")
+    repo.write("fn-a/index.ts", serve("a v2"))
     r = repo.run("push", "--no-logs")
     assert r.code == 8
     assert "fn-a/index.ts" in r.err and "--force" in r.err
@@ -227,6 +227,6 @@ def test_drift_refused_then_forced(repo: Project, sandbox: Sandbox) -> None:
     assert repo.run("diff", "--json").json()["changed_on_server"] == []
     # a change to a file the push does not touch is reported but does not block
     (sandbox.functions_dir / "_shared/x.ts").write_text("export const x = 99\n")
-    repo.write("fn-a/index.ts", "// a v3\n")
+    repo.write("fn-a/index.ts", serve("a v3"))
     (repo.functions / "_shared/x.ts").write_text("export const x = 99\n")
     assert repo.run("push", "fn-a", "--no-logs").code == 0

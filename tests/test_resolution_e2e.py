@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import Sandbox
-from tests.helpers import Project
+from tests.helpers import Project, serve
 
 
 def tree(folder: Path) -> dict[str, bytes]:
@@ -59,9 +59,9 @@ def test_a_file_imported_from_another_function_keeps_that_function_whole(
 def test_files_edgesync_ignores_survive_a_push_and_a_rollback(
     repo: Project, sandbox: Sandbox
 ) -> None:
-    repo.write("wpp-create/index.ts", "// v2\n")
+    repo.write("wpp-create/index.ts", serve("v2"))
     repo.write("wpp-create/check.test.ts", "// a local test\n")
-    server(sandbox, "wpp-create/index.ts", "// v1\n")
+    server(sandbox, "wpp-create/index.ts", serve("v1"))
     server(sandbox, "wpp-create/.env", "WPP_TOKEN=server-secret\n")
     server(sandbox, "wpp-create/.envrc", "export X=1\n")
     server(sandbox, "wpp-create/node_modules/dep/index.js", "module.exports = 1\n")
@@ -70,7 +70,7 @@ def test_files_edgesync_ignores_survive_a_push_and_a_rollback(
     r = repo.run("push", "wpp-create", "--json", "--no-logs")
     assert r.code == 0, r.err
     fd = sandbox.functions_dir / "wpp-create"
-    assert (fd / "index.ts").read_text() == "// v2\n"
+    assert (fd / "index.ts").read_text() == serve("v2")
     assert (fd / ".env").read_text() == "WPP_TOKEN=server-secret\n"
     assert (fd / ".envrc").exists() and (fd / "node_modules/dep/index.js").exists()
     assert (fd / "old.test.ts").exists()  # test files are not edgesync's: left as they are
@@ -79,7 +79,7 @@ def test_files_edgesync_ignores_survive_a_push_and_a_rollback(
     assert {f["path"] for f in r.json()["files"]} == {"wpp-create/index.ts", "wpp-create/stale.ts"}
     r = repo.run("rollback", "--yes", "--no-logs")
     assert r.code == 0, r.err
-    assert (fd / "index.ts").read_text() == "// v1\n"
+    assert (fd / "index.ts").read_text() == serve("v1")
     assert (fd / ".env").read_text() == "WPP_TOKEN=server-secret\n"
     assert (fd / "stale.ts").exists()
 
@@ -87,7 +87,7 @@ def test_files_edgesync_ignores_survive_a_push_and_a_rollback(
 def test_env_lookalikes_are_never_uploaded(repo: Project, sandbox: Sandbox) -> None:
     for name in (".env", ".envrc", ".env-production", ".env_local", "secrets.env", ".ENV"):
         repo.write(f"wpp-create/{name}", "SECRET=local\n")
-    repo.write("wpp-create/index.ts", "// v\n")
+    repo.write("wpp-create/index.ts", serve("v"))
     r = repo.run("push", "--json", "--no-logs")
     assert r.code == 0, r.err
     assert sorted(p.name for p in (sandbox.functions_dir / "wpp-create").iterdir()) == ["index.ts"]
@@ -107,7 +107,7 @@ def test_import_map_aliases_bring_the_files_and_the_map(repo: Project, sandbox: 
 def test_a_shared_folder_without_underscore(repo: Project, sandbox: Sandbox) -> None:
     repo.write("utils/table.ts", "export const t = 1\n")
     repo.write("utils/unused.ts", "export const u = 1\n")
-    repo.write("report/index.ts", "import { t } from '../utils/table.ts'\n")
+    repo.write("report/index.ts", serve("report", "../utils/table.ts"))
     r = repo.run("push", "--json", "--no-logs")
     assert r.code == 0, r.err
     assert (sandbox.functions_dir / "utils/table.ts").exists()
@@ -119,7 +119,7 @@ def test_an_import_leaving_the_functions_folder_is_exit_9_and_others_still_push(
     repo: Project, sandbox: Sandbox
 ) -> None:
     repo.write("domain/index.ts", "import { x } from '../../../packages/domain/src/x.ts'\n")
-    repo.write("fine/index.ts", "// fine\n")
+    repo.write("fine/index.ts", serve("fine"))
     r = repo.run("push", "domain", "--no-logs")
     assert r.code == 9, r.err
     assert "domain/index.ts:1" in r.err and "../../../packages/domain/src/x.ts" in r.err
@@ -137,7 +137,7 @@ def test_an_import_leaving_the_functions_folder_is_exit_9_and_others_still_push(
 
 def test_an_import_into_main_is_refused(repo: Project, sandbox: Sandbox) -> None:
     main_before = tree(sandbox.functions_dir / "main")
-    repo.write("main/index.ts", "// a local copy of the router\n")
+    repo.write("main/index.ts", serve("a local copy of the router"))
     repo.write("main/util.ts", "export const u = 1\n")
     repo.write("sneaky/index.ts", "import { u } from '../main/util.ts'\n")
     r = repo.run("push", "sneaky", "--no-logs")
@@ -155,7 +155,7 @@ def test_a_missing_local_module_is_exit_9(repo: Project, sandbox: Sandbox) -> No
 
 
 def test_test_files_and_their_helpers_stay_local(repo: Project, sandbox: Sandbox) -> None:
-    repo.write("wpp/index.ts", "import '../_shared/wpp.ts'\n")
+    repo.write("wpp/index.ts", serve("wpp", "../_shared/wpp.ts"))
     repo.write("wpp/index.test.ts", "import '../_shared/test-helpers.ts'\n")
     repo.write("wpp/tests/fixture.ts", "export {}\n")
     repo.write("wpp/__tests__/a.spec.ts", "export {}\n")
@@ -168,7 +168,7 @@ def test_test_files_and_their_helpers_stay_local(repo: Project, sandbox: Sandbox
 
 def test_a_shared_change_names_every_function_it_changes(repo: Project, sandbox: Sandbox) -> None:
     for fn in ("wpp-create", "wpp-qr", "wpp-status"):
-        repo.write(f"{fn}/index.ts", "import '../_shared/wpp.ts'\n")
+        repo.write(f"{fn}/index.ts", serve(fn, "../_shared/wpp.ts"))
     repo.write("_shared/wpp.ts", "export const v = 1\n")
     assert repo.run("push", "--no-logs").code == 0
     repo.write("_shared/wpp.ts", "export const v = 2\n")
@@ -183,8 +183,8 @@ def test_a_shared_change_names_every_function_it_changes(repo: Project, sandbox:
 
 def test_a_disabled_function_is_skipped_with_a_note(repo: Project, sandbox: Sandbox) -> None:
     (repo.functions.parent / "config.toml").write_text("[functions.legacy]\nenabled = false\n")
-    repo.write("legacy/index.ts", "// off\n")
-    repo.write("live/index.ts", "// on\n")
+    repo.write("legacy/index.ts", serve("off"))
+    repo.write("live/index.ts", serve("on"))
     r = repo.run("push", "--json", "--no-logs")
     assert r.code == 0, r.err
     assert r.json()["functions"] == ["live"]

@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TypeVar
 
+from edgesync.actions.verify import Verification, verify
+from edgesync.config import Config
 from edgesync.context import Server, Workspace
 from edgesync.errors import ConnectError, Interrupted, LockedError, RemoteError
 from edgesync.history import Bundle, new_release_id
@@ -80,11 +82,12 @@ def server_view(snapshot: ServerSnapshot, rules: ExcludeRules) -> ServerView:
 
 @dataclass(frozen=True)
 class Restarted:
-    """How a restart after a release went."""
+    """How a restart after a release went, and what the functions answered then."""
 
     restarted: bool
     command: str | None = None
     error: RemoteError | None = None
+    verification: Verification | None = None
 
 
 def restart_and_watch(
@@ -95,9 +98,13 @@ def restart_and_watch(
     functions: Sequence[str],
     watch_logs: bool,
     logs_seconds: float,
+    verify_with: Config | None = None,
 ) -> Restarted:
-    """Restart the service (after a release) and show its functions' log lines.
+    """Restart the service (after a release), request its functions, show their log lines.
 
+    With `verify_with` (the config, for `verify:` settings) every function is
+    requested until it answers, and the log lines since the restart are shown
+    as soon as all did; without it, the logs are followed for `logs_seconds`.
     A failed restart is returned, not raised: the release is recorded and the
     caller shows it before the error.
     """
@@ -114,6 +121,19 @@ def restart_and_watch(
             ),
         )
     ui.info(f"restarted: {command}")
+    if verify_with is not None and functions:
+        checked = verify(
+            verify_with,
+            server,
+            ui,
+            functions,
+            wait=server.target.verify_timeout,
+            since=since or None,
+        )
+        if watch_logs:
+            for line in checked.logs:
+                ui.log_line(line)
+        return Restarted(restarted=True, command=command, verification=checked)
     if watch_logs and logs_seconds > 0:
         ui.info(
             f"logs of {', '.join(functions) or 'the service'} "

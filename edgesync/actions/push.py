@@ -16,9 +16,11 @@ from edgesync.actions.common import (
     server_snapshot,
     server_view,
 )
+from edgesync.actions.rollback import rollback as roll_back
 from edgesync.context import Server, Workspace
-from edgesync.errors import Declined, UndeployableError, UsageError
+from edgesync.errors import Declined, UndeployableError, UsageError, VerifyError
 from edgesync.history import (
+    VERIFY_FAILED,
     build_bundle,
     drifted,
     installed_by_push,
@@ -28,6 +30,7 @@ from edgesync.history import (
 )
 from edgesync.local import deps
 from edgesync.local.deps import Blocked
+from edgesync.local.preflight import LoadProblem, deno_binary, preflight
 from edgesync.local.tree import LocalTree
 from edgesync.manifest import ROUTER, Manifest
 from edgesync.plan import PushPlan, entry_names, plan_push, through_links
@@ -185,6 +188,10 @@ def push(
     force: bool = False,
     lock_wait: float = 0.0,
     yes: bool = False,
+    verify: bool = True,
+    rollback: bool = True,
+    check: bool = True,
+    check_remote: bool = False,
 ) -> PushResult:
     """Upload what differs for `names` (default: everything), atomically, then restart.
 
@@ -203,7 +210,18 @@ def push(
         raise undeployable(tuple(stuck.values()))
     if dry_run:
         return _dry_run(tree, server, ui, names, changed=changed, prune=prune)
-    pusher = _Pusher(ws, server, ui, names, changed=changed, prune=prune, force=force, yes=yes)
+    checker = Preflight(ws.tree, ui, remote=check_remote) if check else None
+    pusher = _Pusher(
+        ws,
+        server,
+        ui,
+        names,
+        changed=changed,
+        prune=prune,
+        force=force,
+        yes=yes,
+        preflight=checker,
+    )
     result = locked_session(ws, server, ui, lock_wait=lock_wait, work=pusher.run)
     if result.release is None or not restart:
         return result
@@ -214,12 +232,68 @@ def push(
         functions=result.affected or result.functions,
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
+        verify_with=ws.config if verify else None,
     )
-    return replace(
+    result = replace(
         result,
         restarted=restarted.restarted,
         restart_command=restarted.command,
+        verification=restarted.verification.checks if restarted.verification else (),
         error=restarted.error or result.error,
+    )
+    if restarted.verification is None or restarted.verification.ok:
+        return result
+    return _did_not_boot(
+        ws, server, ui, result, rollback=rollback, watch_logs=watch_logs, logs_seconds=logs_seconds
+    )
+
+
+def _did_not_boot(
+    ws: Workspace,
+    server: Server,
+    ui: UI,
+    result: PushResult,
+    *,
+    rollback: bool,
+    watch_logs: bool,
+    logs_seconds: float,
+) -> PushResult:
+    """Exit 7: say which functions did not boot and why; bring the previous release back."""
+    assert result.release is not None
+    failed = [c for c in result.verification if not c.ok]
+    for c in failed:
+        ui.warn(f"{c.function}: {c.outcome.value} (HTTP {c.status}) {c.detail}".rstrip())
+    names = ", ".join(c.function for c in failed)
+    if not rollback:
+        return replace(
+            result,
+            error=VerifyError(
+                f"{names} did not boot after release {result.release}; the files stay "
+                "deployed (--no-rollback)",
+                hint="fix and push again, or `edgesync rollback` to restore the previous release",
+            ),
+        )
+    ui.warn(f"rolling back release {result.release}: {names} did not boot")
+    back = roll_back(
+        ws,
+        server,
+        ui,
+        result.release,
+        yes=True,
+        force=True,
+        watch_logs=watch_logs,
+        logs_seconds=logs_seconds,
+        reason=VERIFY_FAILED,
+    )
+    again = "" if back.error is None else f" ({back.error.message})"
+    return replace(
+        result,
+        rolled_back_by=back.release,
+        error=VerifyError(
+            f"{names} did not boot after release {result.release}: it was rolled back "
+            f"(release {back.release}){again}",
+            hint="see the boot error above and `edgesync logs`; fix it and push again",
+        ),
     )
 
 
@@ -275,8 +349,10 @@ class _Pusher:
         prune: bool,
         force: bool,
         yes: bool,
+        preflight: Preflight | None,
     ) -> None:
         self.ws, self.server, self.ui = ws, server, ui
+        self.preflight = preflight
         self.names, self.changed, self.prune, self.force, self.yes = (
             names,
             changed,
@@ -317,6 +393,9 @@ class _Pusher:
         if links := through_links(plan, snapshot.symlinks):
             session.cancel()
             refuse_links(links, self.server.target.remote_functions_dir.as_posix())
+        if self.preflight is not None and (problems := self.preflight.run(planned.affected)):
+            session.cancel()
+            raise cannot_load(problems)
         if planned.drift and not self.force:
             session.cancel()
             refuse_drift(planned.drift, force=self.force, hint=DRIFT_HINT)
@@ -359,6 +438,44 @@ class _Pusher:
 
     def _preview(self, planned: Planned) -> None:
         show_plan(self.ws.tree, self.server, self.ui, planned)
+
+
+class Preflight:
+    """The pre-flight check of the functions a push changes, each function once per run."""
+
+    def __init__(self, tree: LocalTree, ui: UI, *, remote: bool) -> None:
+        self.tree, self.ui, self.remote = tree, ui, remote
+        self.deno = deno_binary()
+        self.done: dict[str, list[LoadProblem]] = {}
+        self.said = False
+
+    def run(self, functions: Sequence[str]) -> list[LoadProblem]:
+        """Load every function's module graph with Deno; the problems found."""
+        if self.deno is None:
+            if not self.said:
+                self.ui.info(
+                    "pre-flight check skipped: Deno is not installed here "
+                    "(pip install deno, or put deno on PATH)"
+                )
+                self.said = True
+            return []
+        todo = [n for n in functions if n not in self.done and n != ROUTER]
+        if todo:
+            self.ui.info(f"checking that {', '.join(todo)} load …")
+            found = preflight(self.tree, todo, deno=self.deno, remote=self.remote)
+            for name in todo:
+                self.done[name] = [p for p in found if p.function == name]
+        return [p for n in functions for p in self.done.get(n, ())]
+
+
+def cannot_load(problems: Sequence[LoadProblem]) -> UndeployableError:
+    """Exit 9: local code that does not load, with file and line; nothing was uploaded."""
+    names = ", ".join(dict.fromkeys(p.function for p in problems))
+    return UndeployableError(
+        f"{names} would not load on the server; nothing was uploaded:\n"
+        + "\n".join(p.describe() for p in problems),
+        hint="fix the code (or pass --no-check to push it anyway)",
+    )
 
 
 def show_plan(tree: LocalTree, server: Server, ui: UI, planned: Planned) -> None:

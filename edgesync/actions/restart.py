@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 from edgesync.actions.common import restart_and_watch
-from edgesync.context import Server
+from edgesync.context import Server, Workspace
+from edgesync.errors import EdgesyncError, VerifyError
+from edgesync.manifest import ROUTER
 from edgesync.results import RestartResult
 from edgesync.ui import UI
 
 
 def restart(
-    server: Server, ui: UI, *, watch_logs: bool = True, logs_seconds: float = 10.0
+    ws: Workspace,
+    server: Server,
+    ui: UI,
+    *,
+    watch_logs: bool = True,
+    logs_seconds: float = 10.0,
+    verify: bool = True,
 ) -> RestartResult:
-    """Restart the service the way a push does and show what it logs while it boots."""
+    """Restart the service the way a push does, request the local functions (verify), and
+    show what the service logs while they boot."""
+    functions = [f for f in ws.tree.functions if f != ROUTER] if verify else []
     done = restart_and_watch(
-        server, ui, release=None, functions=(), watch_logs=watch_logs, logs_seconds=logs_seconds
+        server,
+        ui,
+        release=None,
+        functions=functions,
+        watch_logs=watch_logs,
+        logs_seconds=logs_seconds,
+        verify_with=ws.config if verify else None,
     )
-    return RestartResult(server.target.name, done.restarted, done.command, error=done.error)
+    checks = done.verification.checks if done.verification else ()
+    error: EdgesyncError | None = done.error
+    if done.verification is not None and not done.verification.ok:
+        bad = ", ".join(c.function for c in done.verification.failed)
+        error = VerifyError(f"after the restart, not booting: {bad}", hint="see `edgesync logs`")
+    return RestartResult(server.target.name, done.restarted, done.command, checks, error=error)

@@ -12,7 +12,7 @@ from edgesync.actions.common import (
     server_view,
 )
 from edgesync.context import Server, Workspace
-from edgesync.errors import Declined, UsageError
+from edgesync.errors import Declined, EdgesyncError, UsageError, VerifyError
 from edgesync.history import (
     RollbackPlan,
     build_bundle,
@@ -22,6 +22,7 @@ from edgesync.history import (
     replaced_on_server,
     rollback_plan,
 )
+from edgesync.local import deps
 from edgesync.local.tree import ExcludeRules
 from edgesync.plan import through_links
 from edgesync.remote.release import ReleaseSession
@@ -33,13 +34,24 @@ DRIFT_HINT = "rollback --force replaces them anyway (they are kept in the new re
 
 
 def _plan(
-    snapshot: ServerSnapshot, release: str | None, rules: ExcludeRules
+    snapshot: ServerSnapshot, release: str | None, rules: ExcludeRules, *, allow_failed: bool
 ) -> tuple[RollbackPlan, tuple[str, ...]]:
     """The rollback plan, and the files it replaces that were changed by hand."""
     history, remote = snapshot.history, server_view(snapshot, rules).manifest
-    rb = rollback_plan(history.releases, snapshot.kept_releases, remote, release)
+    rb = rollback_plan(
+        history.releases, snapshot.kept_releases, remote, release, allow_failed=allow_failed
+    )
     touched = replaced_on_server(rb.plan, remote)  # a rollback replaces all of it
     return rb, tuple(p for p in drifted(remote, history.releases) if p in touched)
+
+
+def _to_verify(ws: Workspace, result: RollbackResult) -> tuple[str, ...]:
+    """The functions a rollback brought back, and the local ones loading a restored file."""
+    gone = set(result.deleted)
+    restored = [n for n in result.functions if n not in gone]
+    files = [p for p in result.restored if "/" in p and p.split("/", 1)[0] not in restored]
+    loading = deps.affected(ws.tree, files) if files else ()
+    return tuple(sorted({*restored, *loading}))
 
 
 def _same(a: RollbackPlan, b: RollbackPlan) -> bool:
@@ -63,6 +75,9 @@ def rollback(
     watch_logs: bool = True,
     logs_seconds: float = 10.0,
     lock_wait: float = 0.0,
+    verify: bool = True,
+    allow_failed: bool = False,
+    reason: str = "",
 ) -> RollbackResult:
     """Restore the state before `release` (default: the latest), undoing every later one.
 
@@ -70,7 +85,7 @@ def rollback(
     made again under the lock; if the server changed in between, nothing is done.
     """
     target = server.target
-    rb, drift = _plan(server_snapshot(server, ui), release, ws.rules)
+    rb, drift = _plan(server_snapshot(server, ui), release, ws.rules, allow_failed=allow_failed)
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
     steps += [f"remove {d.path}" + ("/" if d.is_function else "") for d in rb.plan.deletes]
@@ -83,7 +98,7 @@ def rollback(
             raise Declined("nothing was rolled back")
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> RollbackResult:
-        now, now_drift = _plan(snapshot, release, ws.rules)
+        now, now_drift = _plan(snapshot, release, ws.rules, allow_failed=allow_failed)
         if links := through_links(now.plan, snapshot.symlinks):
             session.cancel()
             refuse_links(links, target.remote_functions_dir.as_posix())
@@ -106,6 +121,7 @@ def rollback(
             rid=session.rid,
             rolled_back=now.undone,
             restores_before=now.before_release,
+            reason=reason,
         )
         # The releases being undone keep their backups until retention removes them.
         send_release(server, ui, session, bundle, ws.config.functions_dir, 0)
@@ -133,13 +149,25 @@ def rollback(
         server,
         ui,
         release=result.release,
-        functions=result.functions,
+        functions=_to_verify(ws, result),
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
+        verify_with=ws.config if verify else None,
     )
+    checked = restarted.verification
+    error: EdgesyncError | None = restarted.error
+    if checked is not None and not checked.ok:
+        error = VerifyError(
+            "after the rollback, "
+            + "; ".join(
+                f"{c.function}: {c.outcome.value} {c.detail}".strip() for c in checked.failed
+            ),
+            hint="the release it went back to does not boot either: see `edgesync logs`",
+        )
     return replace(
         result,
         restarted=restarted.restarted,
         restart_command=restarted.command,
-        error=restarted.error,
+        verification=checked.checks if checked else (),
+        error=error,
     )

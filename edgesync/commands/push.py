@@ -74,13 +74,35 @@ def push(
         ),
     ] = 0.0,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    no_verify: Annotated[
+        bool,
+        typer.Option("--no-verify", help="Do not request the functions after the restart."),
+    ] = False,
+    no_rollback: Annotated[
+        bool,
+        typer.Option(
+            "--no-rollback", help="Keep a release whose functions do not boot (exit 7 still)."
+        ),
+    ] = False,
+    no_check: Annotated[
+        bool,
+        typer.Option("--no-check", help="Skip the pre-flight (loading the code with Deno)."),
+    ] = False,
+    check_remote: Annotated[
+        bool,
+        typer.Option(
+            "--check-remote", help="Let the pre-flight fetch remote modules (npm:, jsr:, https:)."
+        ),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Upload what differs, atomically; restart the service; show the pushed functions' logs.
 
     A function folder on the server becomes an exact copy of the local one; the
     shared files it imports are updated file by file. Each push is recorded as a
-    release on the server.
+    release on the server. Local code that does not load is refused first (exit
+    9); after the restart every function the push changed is requested, and a
+    release whose functions do not boot is rolled back (exit 7).
 
     Example: edgesync push wpp-provision
     """
@@ -101,5 +123,9 @@ def push(
         force=force,
         lock_wait=lock_wait,
         yes=yes,
+        verify=not no_verify,
+        rollback=not no_rollback,
+        check=not no_check,
+        check_remote=check_remote,
     )
     finish(out, result)

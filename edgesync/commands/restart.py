@@ -16,6 +16,9 @@ def restart(
     logs_seconds: Annotated[
         float, typer.Option("--logs-seconds", min=0, help="How long to show the logs.")
     ] = 10.0,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Do not request the functions afterwards.")
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Restart the functions service and show its logs while it boots.
@@ -28,6 +31,11 @@ def restart(
     out = output(ctx, json_mode=json_)
     ws = workspace(ctx)
     result = action.restart(
-        server(ctx, ws), out, watch_logs=not no_logs and not json_, logs_seconds=logs_seconds
+        ws,
+        server(ctx, ws),
+        out,
+        watch_logs=not no_logs and not json_,
+        logs_seconds=logs_seconds,
+        verify=not no_verify,
     )
     finish(out, result)

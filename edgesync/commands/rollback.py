@@ -25,6 +25,13 @@ def rollback(
     logs_seconds: Annotated[
         float, typer.Option("--logs-seconds", min=0, help="How long to show the logs.")
     ] = 10.0,
+    no_verify: Annotated[
+        bool, typer.Option("--no-verify", help="Do not request the functions afterwards.")
+    ] = False,
+    allow_failed: Annotated[
+        bool,
+        typer.Option("--allow-failed", help="Also bring back a release whose functions failed."),
+    ] = False,
     json_: JsonOption = False,
 ) -> None:
     """Restore the server to the state before a release, undoing every later release too.
@@ -45,5 +52,7 @@ def rollback(
         restart=not no_restart,
         watch_logs=not no_logs and not json_,
         logs_seconds=logs_seconds,
+        verify=not no_verify,
+        allow_failed=allow_failed,
     )
     finish(out, result)

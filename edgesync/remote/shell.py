@@ -28,6 +28,7 @@ class RemoteExit(IntEnum):
     UPLOAD_INTERRUPTED = 21  # the tar stream ended early
     RECOVERY_FAILED = 22  # undoing an interrupted release failed
     CANCELLED = 23  # the client sent no release after the snapshot: nothing was changed
+    NO_CLIENT = 24  # no HTTP client (curl, python3) on the server to verify functions with
     STALE_PLAN = 75  # the server changed after the plan was made: plan again
 
 
