@@ -6,6 +6,7 @@ import difflib
 import os
 import re
 import shlex
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -392,8 +393,35 @@ def _url(value: str) -> str | None:
     return None if re.match(r"^https?://[^\s/]+", value) else "expected an http(s) URL"
 
 
+# What OpenSSH refuses in a host name given to it (ssh_valid_hostname in readconf.c, since 9.6):
+# ssh_config tokens such as %h and %n paste the name unquoted into shell commands (ProxyCommand,
+# LocalCommand, `Match exec`, which paramiko runs too), the class of CVE-2023-51385.
+_HOST_REFUSED = frozenset("'`\"$\\;&<>|(){},")
+
+
+def host_name_problem(value: str) -> str | None:
+    """Why OpenSSH would refuse `value` as a host name, or None (IPv6 literals are fine)."""
+    if not value:
+        return "is empty"
+    if value.startswith("-"):
+        return "must not start with '-'"
+    for char in value:
+        if char in _HOST_REFUSED:
+            return f"contains {char!r}, which OpenSSH refuses in host names"
+        if char.isspace() or unicodedata.category(char).startswith("C"):
+            return f"contains a space or control character ({ascii(char)})"
+    return None
+
+
 def _host(value: str) -> str | None:
-    return None if re.match(r"^[^\s@/]+$", value) else "not a host name"
+    problem = host_name_problem(value)
+    if problem:
+        return problem
+    if "@" in value:
+        return "must not contain '@': put the user name in `user`"
+    if "/" in value or "[" in value or "]" in value or value.count(":") == 1:
+        return "expected a host name or address: a port goes in `port`, an IPv6 address without []"
+    return None
 
 
 def _user(value: str) -> str | None:
