@@ -212,7 +212,7 @@ class Proxy:
             self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             self._listener.bind((listen_host, listen_port))
             self._listener.listen(128)
-            self._listener.setblocking(False)
+            self._listener.settimeout(0.0)
         except OSError as e:
             self._listener.close()
             self._selector.close()
@@ -220,8 +220,8 @@ class Proxy:
         self.host: str = listen_host
         self.port: int = self._listener.getsockname()[1]
         self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
+        self._wake_r.settimeout(0.0)
+        self._wake_w.settimeout(0.0)
         self._selector.register(self._listener, selectors.EVENT_READ, "listen")
         self._selector.register(self._wake_r, selectors.EVENT_READ, "wake")
 
@@ -294,8 +294,13 @@ class Proxy:
         self._call(self._stall_all, wait=True)
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no connection is open; True when that happened within ``timeout``."""
+        """Wait until no connection is open; True when that happened within ``timeout``.
+
+        Connections the kernel completed but the proxy has not accepted yet are accepted
+        first, so they are waited for (and counted) too.
+        """
         deadline = time.monotonic() + timeout
+        self._call(self._accept, wait=True)
         while time.monotonic() < deadline:
             with self._lock:
                 if not self._conns:
@@ -305,7 +310,7 @@ class Proxy:
 
     # -- plumbing between threads
 
-    def _call(self, fn: Callable[[], None], wait: bool = False) -> None:
+    def _call(self, fn: Callable[[], None], *, wait: bool = False) -> None:
         """Run ``fn`` on the proxy thread (or here when it is not running)."""
         thread = self._thread
         if thread is None or not thread.is_alive():
@@ -339,7 +344,7 @@ class Proxy:
                 timeout = self._next_timeout()
                 events = self._selector.select(timeout)
                 for key, mask in events:
-                    self._dispatch(key.data, key.fileobj, mask)  # type: ignore[arg-type]
+                    self._dispatch(key.data, mask)
                 while self._commands:
                     self._commands.popleft()()
                 self._service_all()
@@ -360,7 +365,7 @@ class Proxy:
     def _timer(self, when: float, conn: _Conn) -> None:
         heapq.heappush(self._timers, (when, next(self._timer_seq), conn.id))
 
-    def _dispatch(self, tag: object, sock: socket.socket, mask: int) -> None:
+    def _dispatch(self, tag: object, mask: int) -> None:
         if tag == "listen":
             self._accept()
         elif tag == "wake":
@@ -390,7 +395,7 @@ class Proxy:
                 return
             except OSError:
                 return
-            client.setblocking(False)
+            client.settimeout(0.0)
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             now = time.monotonic()
             conn = _Conn(next(self._ids), client, now)
@@ -410,7 +415,7 @@ class Proxy:
 
     def _start_connect(self, conn: _Conn) -> None:
         up = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        up.setblocking(False)
+        up.settimeout(0.0)
         up.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.upstream = up
         conn.connecting = True
@@ -447,33 +452,40 @@ class Proxy:
         if src is None or pipe.read_eof:
             return
         try:
-            data = src.recv(READ_SIZE)
+            data: bytes | None = src.recv(READ_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
             data = None  # reset by the peer: pass the reset on
         now = time.monotonic()
         if conn.stalled or conn.cut_pending_at is not None:
-            if not data:
-                pipe.read_eof = True  # a partition does not carry the close either
-                if conn.c2s.read_eof and conn.s2c.read_eof:
-                    self._close_conn(conn, reset=False)
-                    return
-            else:
-                self._add(dropped_bytes=len(data))
-            self._update_interest(conn)
+            self._drop(conn, pipe, data)
+        elif not data:
+            self._end(conn, pipe, now, reset=data is None)
+        else:
+            self._forward(conn, pipe, data, now)
+        self._update_interest(conn)
+
+    def _drop(self, conn: _Conn, pipe: _Pipe, data: bytes | None) -> None:
+        """A partitioned (or doomed) connection: what arrives is lost, a close too."""
+        if data:
+            self._add(dropped_bytes=len(data))
             return
-        if data is None or not data:
-            pipe.read_eof = True
-            reset = data is None
-            due = max(now + self.delay, pipe.last_due)
-            pipe.queue.append((due, _RST if reset else _EOF))
-            pipe.last_due = due
-            self._write(conn, pipe)
-            self._arm(conn, pipe, now)
-            self._update_interest(conn)
-            return
-        # Faults decide how much of this chunk still passes.
+        pipe.read_eof = True
+        if conn.c2s.read_eof and conn.s2c.read_eof:
+            self._close_conn(conn, reset=False)
+
+    def _end(self, conn: _Conn, pipe: _Pipe, now: float, *, reset: bool) -> None:
+        """The source closed (or reset): pass that on after the data before it."""
+        pipe.read_eof = True
+        due = max(now + self.delay, pipe.last_due)
+        pipe.queue.append((due, _RST if reset else _EOF))
+        pipe.last_due = due
+        self._write(conn, pipe)
+        self._arm(conn, pipe, now)
+
+    def _forward(self, conn: _Conn, pipe: _Pipe, data: bytes, now: float) -> None:
+        """Schedule ``data`` for the other side; faults decide how much of it passes."""
         passing, fault = self._apply_limits(conn, pipe, len(data))
         if passing < len(data):
             self._add(dropped_bytes=len(data) - passing)
@@ -484,7 +496,7 @@ class Proxy:
             conn.last_dir = pipe.name
             pipe.passed += len(data)
             self._add(**{f"bytes_{pipe.name}": len(data)})
-            self._enqueue(conn, pipe, data, now)
+            self._enqueue(pipe, data, now)
             self._write(conn, pipe)
             if conn.closed:
                 return
@@ -495,7 +507,6 @@ class Proxy:
             self._timer(when, conn)
         elif fault == "stall":
             self._stall(conn)
-        self._update_interest(conn)
 
     def _apply_limits(self, conn: _Conn, pipe: _Pipe, size: int) -> tuple[int, str | None]:
         """How many of ``size`` new bytes pass, and which fault (if any) they trigger."""
@@ -517,7 +528,7 @@ class Proxy:
                 passing, fault = room, kind
         return passing, fault
 
-    def _enqueue(self, conn: _Conn, pipe: _Pipe, data: bytes, now: float) -> None:
+    def _enqueue(self, pipe: _Pipe, data: bytes, now: float) -> None:
         for start in range(0, len(data), self.slice):
             piece = data[start : start + self.slice]
             if self.bandwidth is not None:
@@ -621,21 +632,10 @@ class Proxy:
         """Register each socket for what it is waiting for now."""
         if conn.closed:
             return
-        for sock, role, inbound, outbound in (
-            (conn.client, "client", conn.c2s, conn.s2c),
-            (conn.upstream, "upstream", conn.s2c, conn.c2s),
-        ):
+        for sock, role in ((conn.client, "client"), (conn.upstream, "upstream")):
             if sock is None:
                 continue
-            mask = 0
-            if role == "upstream" and conn.connecting:
-                mask = selectors.EVENT_WRITE  # the connect's outcome
-            elif role == "client" or conn.connected:
-                # read unless the window is full (a stalled connection reads and drops)
-                if not inbound.read_eof and (conn.stalled or inbound.queued < self.window):
-                    mask |= selectors.EVENT_READ
-                if conn.connected and outbound.out:
-                    mask |= selectors.EVENT_WRITE
+            mask = self._mask(conn, role)
             registered = self._selector.get_map().get(sock)
             try:
                 if mask == 0:
@@ -648,6 +648,21 @@ class Proxy:
             except (ValueError, KeyError, OSError):
                 self._close_conn(conn, reset=True)
                 return
+
+    def _mask(self, conn: _Conn, role: str) -> int:
+        """The selector events one socket of ``conn`` waits for."""
+        inbound, outbound = (conn.c2s, conn.s2c) if role == "client" else (conn.s2c, conn.c2s)
+        if role == "upstream" and conn.connecting:
+            return selectors.EVENT_WRITE  # the connect's outcome
+        if role == "upstream" and not conn.connected:
+            return 0
+        mask = 0
+        # read unless the window is full (a stalled connection reads and drops)
+        if not inbound.read_eof and (conn.stalled or inbound.queued < self.window):
+            mask |= selectors.EVENT_READ
+        if conn.connected and outbound.out:
+            mask |= selectors.EVENT_WRITE
+        return mask
 
     # -- faults and closing
 
@@ -758,7 +773,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     stop = threading.Event()
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     signal.signal(signal.SIGINT, on_signal)
