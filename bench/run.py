@@ -159,7 +159,7 @@ def fmt_bytes(count: float | None) -> str:
 TOOLS = ("edgesync", "rsync", "scp")
 
 
-def render(rows: list[Row], rtts: list[int]) -> str:
+def render(rows: list[Row]) -> str:
     """The one table."""
     base = {(r.op, r.n): r for r in rows if r.rtt == 0}
     header = [
@@ -321,6 +321,7 @@ class Bench:
     reps: int
     verbose: bool
     trees: dict[int, Path] = dataclasses.field(default_factory=dict)
+    started: float = dataclasses.field(default_factory=time.perf_counter)
 
     # -- commands
 
@@ -432,7 +433,8 @@ class Bench:
             print(f"[bench] {message}", file=sys.stderr, flush=True)
 
     def progress(self, message: str) -> None:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
+        elapsed = time.perf_counter() - self.started
+        print(f"[bench] {elapsed:4.0f}s {message}", file=sys.stderr, flush=True)
 
     # -- operations
 
@@ -601,7 +603,7 @@ def client_env(home: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def bench_setup(work: Path, rtts: list[int], reps: int, verbose: bool) -> Iterator[Bench]:
+def bench_setup(work: Path, rtts: list[int], reps: int, *, verbose: bool) -> Iterator[Bench]:
     try:
         sandbox = start_sandbox(work / "sandbox")
     except SandboxError as e:
@@ -643,7 +645,7 @@ def parse_ops(text: str) -> list[str]:
     return ops
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def parse_args(argv: Sequence[str] | None) -> Settings:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="edgesync vs rsync vs scp+ssh through a latency proxy; prints one table.",
@@ -658,7 +660,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--full-sizes",
         type=parse_ints,
         default=None,
-        help="sizes for the full push (default: --sizes)",
+        help="sizes for the full push (default 100,1000; --quick 10,100)",
     )
     parser.add_argument(
         "--cpu-sizes",
@@ -670,10 +672,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--rtt", type=parse_ints, default=None, help="round-trip times in ms (default 0,80)"
     )
     parser.add_argument(
-        "--reps", type=int, default=None, help="repetitions per measurement (default 5)"
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions per measurement (default 3: 5 takes about 15 minutes)",
     )
     parser.add_argument(
-        "--cpu-reps", type=int, default=None, help="repetitions for the CPU rows (default 3)"
+        "--cpu-reps",
+        type=int,
+        default=None,
+        help="repetitions for the CPU rows (default: --reps, at most 3; 1 from 10,000)",
     )
     parser.add_argument("--startup-runs", type=int, default=STARTUP_RUNS)
     parser.add_argument(
@@ -693,55 +701,89 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="seconds scp's full push may take in all at a non-zero RTT: its repetitions are "
         "cut to fit; when none fits, its time is estimated from its round trips at 0 ms "
-        "(default 60, --quick 10)",
+        "(default 30, --quick 10)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args(argv)
-
-    quick = args.quick
+    quick = bool(args.quick)
     sizes = args.sizes or ([10, 100] if quick else [10, 100, 1000])
-    full_sizes = args.full_sizes or sizes
-    cpu_sizes = args.cpu_sizes or ([100] if quick else [100, 1000, 10000])
-    rtts = args.rtt if args.rtt is not None else [0, 80]
-    if 0 not in rtts:
-        rtts = [0, *rtts]  # the ~K column needs the 0 ms baseline
-    reps = args.reps or (1 if quick else 5)
-    cpu_reps = args.cpu_reps or (1 if quick else min(reps, 3))
-    startup_runs = 5 if quick and args.startup_runs == STARTUP_RUNS else args.startup_runs
+    rtts = sorted(set(args.rtt if args.rtt is not None else [0, 80]) | {0})  # ~K needs 0 ms
+    reps = args.reps or (1 if quick else 3)
+    return Settings(
+        sizes=sizes,
+        full_sizes=args.full_sizes or ([10, 100] if quick else [100, 1000]),
+        cpu_sizes=args.cpu_sizes or ([100] if quick else [100, 1000, 10000]),
+        rtts=rtts,
+        reps=reps,
+        cpu_reps=args.cpu_reps,
+        startup_runs=5 if quick and args.startup_runs == STARTUP_RUNS else args.startup_runs,
+        only=args.only,
+        scp_budget=args.scp_budget if args.scp_budget is not None else (10.0 if quick else 30.0),
+        keep=args.keep,
+        verbose=args.verbose,
+    )
 
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What to measure (from the command line)."""
+
+    sizes: list[int]
+    full_sizes: list[int]
+    cpu_sizes: list[int]
+    rtts: list[int]
+    reps: int
+    cpu_reps: int | None  # None: min(reps, 3), and 1 from 10,000 functions
+    startup_runs: int
+    only: list[str]
+    scp_budget: float
+    keep: bool
+    verbose: bool
+
+    def reps_for_cpu(self, n: int) -> int:
+        if self.cpu_reps is not None:
+            return self.cpu_reps
+        return 1 if n >= 10_000 else min(self.reps, 3)
+
+
+def measure(bench: Bench, settings: Settings) -> list[Row]:
+    """Every operation of ``settings.only``, in the order of OPERATIONS."""
+    rows: list[Row] = []
+    rtts = settings.rtts
+    for op in [o for o in OPERATIONS if o in settings.only]:
+        if op == "startup":
+            bench.progress(f"startup ({settings.startup_runs} runs)")
+            rows += bench.op_startup(settings.startup_runs)
+        elif op == "cpu":
+            for n in settings.cpu_sizes:
+                bench.progress(f"cpu: N={n}, {settings.reps_for_cpu(n)} reps")
+                rows.append(bench.op_cpu(n, settings.reps_for_cpu(n)))
+        else:
+            for n in settings.full_sizes if op == "full" else settings.sizes:
+                bench.progress(f"{op}: N={n}, RTT {','.join(map(str, rtts))} ms")
+                if op == "diff":
+                    rows += bench.op_diff(n, rtts)
+                elif op == "push1":
+                    rows += bench.op_push1(n, rtts)
+                else:
+                    rows += bench.op_full(n, rtts, settings.scp_budget)
+    order = {op: i for i, op in enumerate(OPERATIONS)}
+    rows.sort(key=lambda r: (order[r.op], r.rtt if r.rtt is not None else -1, r.n or 0))
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_args(argv)
+    started = time.perf_counter()
     try:
         ensure_tools()
         work = Path(tempfile.mkdtemp(prefix="edgesync-bench-"))
-        rows: list[Row] = []
-        started = time.perf_counter()
         try:
-            with bench_setup(work, rtts, reps, args.verbose) as bench:
-                for op in [o for o in OPERATIONS if o in args.only]:
-                    if op == "startup":
-                        bench.progress(f"startup ({startup_runs} runs)")
-                        rows += bench.op_startup(startup_runs)
-                        continue
-                    if op == "cpu":
-                        for n in cpu_sizes:
-                            bench.progress(f"cpu: N={n}")
-                            rows.append(bench.op_cpu(n, cpu_reps))
-                        continue
-                    for n in full_sizes if op == "full" else sizes:
-                        bench.progress(
-                            f"{op}: N={n}, RTT {','.join(map(str, rtts))} ms, {reps} reps"
-                        )
-                        if op == "diff":
-                            rows += bench.op_diff(n, rtts)
-                        elif op == "push1":
-                            rows += bench.op_push1(n, rtts)
-                        else:
-                            budget = args.scp_budget
-                            if budget is None:
-                                budget = 10.0 if quick else 60.0
-                            rows += bench.op_full(n, rtts, budget)
+            with bench_setup(work, settings.rtts, settings.reps, verbose=settings.verbose) as bench:
+                rows = measure(bench, settings)
         finally:
-            if args.keep:
+            if settings.keep:
                 print(f"[bench] work folder kept: {work}", file=sys.stderr)
             else:
                 shutil.rmtree(work, ignore_errors=True)
@@ -751,18 +793,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted", file=sys.stderr)
         return 130
-    order = {op: i for i, op in enumerate(OPERATIONS)}
-    rows.sort(key=lambda r: (order[r.op], r.rtt if r.rtt is not None else -1, r.n or 0))
     print()
-    print(render(rows, rtts))
+    print(render(rows))
     print()
     print(LEGEND)
     rsync_version = subprocess.run(["rsync", "--version"], capture_output=True, text=True)
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
+    cpu_reps = ", ".join(f"{settings.reps_for_cpu(n)} at {n:,}" for n in settings.cpu_sizes)
     print(
-        f"\n{reps} reps (cpu {cpu_reps}, startup {startup_runs} runs); "
-        f"{time.perf_counter() - started:.0f} s in all; {os.cpu_count()} CPUs; "
-        f"{' '.join(rsync_version.stdout.splitlines()[0].split())}; {ssh_version.stderr.strip()}"
+        f"\n{settings.reps} reps (cpu rows: {cpu_reps}; "
+        f"startup {settings.startup_runs} runs); {time.perf_counter() - started:.0f} s in all; "
+        f"{os.cpu_count()} CPUs; {' '.join(rsync_version.stdout.splitlines()[0].split())}; "
+        f"{ssh_version.stderr.strip()}"
     )
     return 0
 
