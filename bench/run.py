@@ -37,7 +37,7 @@ from tools.netproxy import Proxy, ProxyStats  # noqa: E402
 OPERATIONS = ("diff", "push1", "full", "startup", "cpu")
 RUN_TIMEOUT = 900.0
 ESTIMATE = "estimate"  # a tool's note: not run, estimated from its round trips at 0 ms
-STARTUP_RUNS = 20
+STARTUP_RUNS = 15
 
 
 class BenchError(Exception):
@@ -59,16 +59,30 @@ class Run:
     stdout: str
     stderr: str
     net: ProxyStats | None = None
+    killed: bool = False  # stopped at its time limit
 
 
-def run(argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None) -> Run:
-    """Run ``argv`` to completion; its resource usage comes from wait4 (this child only)."""
+def run(
+    argv: Sequence[str],
+    env: dict[str, str],
+    *,
+    cwd: Path | None = None,
+    timeout: float | None = None,
+) -> Run:
+    """Run ``argv`` to completion (or ``timeout`` seconds: killed); its resource usage comes
+    from wait4 (this child and the children it waited for)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
         process = subprocess.Popen(
             list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=env, cwd=cwd
         )
-        timer = threading.Timer(RUN_TIMEOUT, process.kill)
+        killed = threading.Event()
+
+        def kill() -> None:
+            killed.set()
+            process.kill()
+
+        timer = threading.Timer(timeout or RUN_TIMEOUT, kill)
         timer.start()
         try:
             _, status, usage = os.wait4(process.pid, 0)
@@ -86,6 +100,7 @@ def run(argv: Sequence[str], env: dict[str, str], *, cwd: Path | None = None) ->
             maxrss_kb=usage.ru_maxrss,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
+            killed=killed.is_set() and timeout is not None,
         )
 
 
@@ -159,97 +174,107 @@ def fmt_bytes(count: float | None) -> str:
 TOOLS = ("edgesync", "rsync", "scp")
 
 
+HEADER = (
+    "RTT",
+    "operation",
+    "N",
+    "edgesync",
+    "rsync",
+    "scp+ssh",
+    "es/rsync",
+    "RT es",
+    "RT rsync",
+    "RT scp",
+    "wire es ↑/↓",
+    "wire rsync ↑/↓",
+    "wire scp ↑/↓",
+    "content raw/gz",
+)
+
+
+def cpu_cell(row: Row, tool: str) -> str:
+    """CPU time, peak RSS and wall time of a cpu row's tool."""
+    cpu = row.median(tool, lambda r: r.cpu)
+    rss = row.median(tool, lambda r: r.maxrss_kb)
+    if cpu is None or rss is None:
+        return "-"
+    wall = fmt_time(row.wall(tool))
+    if any(r.killed for r in row.runs.get(tool, [])):
+        return f">{cpu:.1f}s cpu >{rss / 1024:.0f}MB (stopped at {wall})"
+    return f"{cpu:.2f}s cpu {rss / 1024:.0f}MB ({wall})"
+
+
+def time_cell(row: Row, zero: Row | None, tool: str) -> str:
+    """A tool's median time, or its estimate when it was not run at this RTT."""
+    if row.notes.get(tool) == ESTIMATE and zero is not None and row.rtt:
+        w0, trips0 = zero.wall(tool), zero.net(tool, "round_trips")
+        if w0 is not None and trips0 is not None:
+            return f"~{fmt_time(w0 + trips0 * row.rtt / 1000)} (est.)"
+    return row.notes.get(tool) or fmt_time(row.wall(tool))
+
+
+def trips_cell(row: Row, zero: Row | None, tool: str) -> str:
+    """Round trips counted, and at a non-zero RTT what the delay cost in round trips."""
+    trips = row.net(tool, "round_trips")
+    if trips is None:
+        return "-"
+    cell = f"{trips:.0f}"
+    if row.rtt and zero is not None and zero is not row:
+        w, w0 = row.wall(tool), zero.wall(tool)
+        if w is not None and w0 is not None:
+            cell += f" ~{(w - w0) / (row.rtt / 1000):.0f}"
+    return cell
+
+
+def render_row(row: Row, zero: Row | None) -> list[str]:
+    cells = [
+        "-" if row.rtt is None else f"{row.rtt} ms",
+        row.label,
+        "-" if row.n is None else f"{row.n:,}",
+    ]
+    if row.op == "cpu":
+        cells += [cpu_cell(row, tool) for tool in TOOLS]
+        es, other = row.median("edgesync", lambda r: r.cpu), row.median("rsync", lambda r: r.cpu)
+    else:
+        cells += [time_cell(row, zero, tool) for tool in TOOLS]
+        es, other = row.wall("edgesync"), row.wall("rsync")
+    cells.append(f"{es / other:.1f}x" if es is not None and other else "-")
+    cells += [trips_cell(row, zero, tool) for tool in TOOLS]
+    for tool in TOOLS:
+        up, down = row.net(tool, "bytes_c2s"), row.net(tool, "bytes_s2c")
+        cells.append("-" if up is None else f"{fmt_bytes(up)}/{fmt_bytes(down)}")
+    content = row.content
+    cells.append("-" if content is None else f"{fmt_bytes(content[0])}/{fmt_bytes(content[1])}")
+    return cells
+
+
 def render(rows: list[Row]) -> str:
     """The one table."""
     base = {(r.op, r.n): r for r in rows if r.rtt == 0}
-    header = [
-        "RTT",
-        "operation",
-        "N",
-        "edgesync",
-        "rsync",
-        "scp+ssh",
-        "es/rsync",
-        "RT es",
-        "RT rsync",
-        "RT scp",
-        "wire es ↑/↓",
-        "wire rsync ↑/↓",
-        "wire scp ↑/↓",
-        "content raw/gz",
-    ]
-    lines: list[list[str]] = []
-    for row in rows:
-        cells = [
-            "-" if row.rtt is None else f"{row.rtt} ms",
-            row.label,
-            "-" if row.n is None else f"{row.n:,}",
-        ]
-        if row.op == "cpu":
-            for tool in TOOLS:
-                cpu = row.median(tool, lambda r: r.cpu)
-                rss = row.median(tool, lambda r: r.maxrss_kb)
-                wall = row.wall(tool)
-                cells.append(
-                    "-"
-                    if cpu is None or rss is None
-                    else f"{cpu:.2f}s cpu {rss / 1024:.0f}MB ({fmt_time(wall)})"
-                )
-            es, other = (
-                row.median("edgesync", lambda r: r.cpu),
-                row.median("rsync", lambda r: r.cpu),
-            )
-        else:
-            zero = base.get((row.op, row.n))
-            for tool in TOOLS:
-                if row.notes.get(tool) == ESTIMATE and zero is not None and row.rtt:
-                    w0, trips0 = zero.wall(tool), zero.net(tool, "round_trips")
-                    if w0 is not None and trips0 is not None:
-                        cells.append(f"~{fmt_time(w0 + trips0 * row.rtt / 1000)} (est.)")
-                        continue
-                cells.append(row.notes.get(tool) or fmt_time(row.wall(tool)))
-            es, other = row.wall("edgesync"), row.wall("rsync")
-        cells.append(f"{es / other:.1f}x" if es is not None and other else "-")
-        zero = base.get((row.op, row.n))
-        for tool in TOOLS:
-            trips = row.net(tool, "round_trips")
-            cell = "-" if trips is None else f"{trips:.0f}"
-            # what the delay cost, in round trips: (time at this RTT - time at 0) / RTT
-            if trips is not None and row.rtt and zero is not None and row is not zero:
-                w, w0 = row.wall(tool), zero.wall(tool)
-                if w is not None and w0 is not None:
-                    cell += f" ~{(w - w0) / (row.rtt / 1000):.0f}"
-            cells.append(cell)
-        for tool in TOOLS:
-            up, down = row.net(tool, "bytes_c2s"), row.net(tool, "bytes_s2c")
-            cells.append("-" if up is None else f"{fmt_bytes(up)}/{fmt_bytes(down)}")
-        cells.append(
-            "-"
-            if row.content is None
-            else f"{fmt_bytes(row.content[0])}/{fmt_bytes(row.content[1])}"
-        )
-        lines.append(cells)
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    lines = [render_row(row, base.get((row.op, row.n))) for row in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(HEADER)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
-    out += [
-        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines
-    ]
+    for line in lines:
+        out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     return "\n".join(out)
 
 
 LEGEND = """\
-Times are medians of interleaved repetitions (edgesync, rsync, scp, edgesync, ...), wall clock
-of the whole client process. es/rsync: edgesync's median / rsync's (CPU rows: CPU time).
-RT: round trips the proxy counted (c2s->s2c turns, SSH window adjustments included); at a
-non-zero RTT, "~K" is what the delay cost in round trips: (time - time at 0 ms) / RTT.
-wire: bytes client->server / server->client through the proxy, median per run.
-content raw/gz (full push): the tree's size and its `tar | gzip -1` size.
-push 1 fn: one file of one function changed; restart excluded for every tool (edgesync
---no-restart, rsync and scp copy only). full: into an empty functions folder (and a fresh
-.edgesync state). startup: edgesync column = `edgesync --version`/`--help`, rsync column =
-`python -c "import typer"` in the same venv. cpu: `edgesync diff` and `rsync -anc` of an
-in-sync tree, no proxy: user+sys CPU and peak RSS of the client (and its children)."""
+Times: medians of interleaved repetitions (edgesync, rsync, scp, edgesync, ...), wall clock of
+the whole client process. es/rsync: edgesync's median / rsync's (cpu rows: CPU time).
+RT: round trips the proxy counted (c2s->s2c turns, summed over connections; SSH window
+adjustments during an upload count too). At a non-zero RTT, "~K" is what the delay cost in
+round trips: (time at this RTT - time at 0 ms) / RTT; noisy when the times are CPU-bound.
+wire: bytes client->server / server->client through the proxy (median per run).
+content raw/gz (full push): the tree's size and its `tar -cf - . | gzip -1` size.
+push 1 fn: one line of one file of one function changed; the restart is excluded for every
+tool (edgesync --no-restart; rsync and scp only copy). full: into an empty functions folder
+(and no .edgesync state); scp's runs are cut to --scp-budget seconds per RTT, "(est.)" = its
+time + round trips x RTT from 0 ms. startup: edgesync column = `edgesync --version`/`--help`,
+rsync column = `python -c "import typer"` in the same venv. cpu: `edgesync diff` and
+`rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS of the client and its
+children (wall time in parentheses); ">... (stopped at T)": stopped by --cpu-timeout."""
 
 
 # --------------------------------------------------------------------------- setup
@@ -307,6 +332,29 @@ def tree_bytes(root: Path) -> tuple[int, int]:
     if gz.wait() != 0 or tar.wait() != 0:
         raise BenchError(f"tar | gzip -1 of {root} failed")
     return raw, size
+
+
+def scp_fits(rows: dict[int, Row], rtt: int, spent: float, budget: float) -> bool:
+    """Whether scp's full push gets another run at ``rtt`` within ``budget`` seconds.
+
+    scp (SFTP) waits for several round trips per file, so over a slow link a big tree takes
+    minutes. Its first run at 0 ms always happens; further runs only while the budget lasts,
+    judged by its last run or, before any run at this RTT, by its time and round trips at 0 ms.
+    A RTT where not even one run fits is shown as an estimate from those.
+    """
+    row = rows[rtt]
+    expected = row.wall("scp")
+    if expected is None and rtt and 0 in rows:
+        w0, trips0 = rows[0].wall("scp"), rows[0].net("scp", "round_trips")
+        if w0 is not None and trips0 is not None:
+            expected = w0 + trips0 * rtt / 1000
+    if expected is None:
+        return True
+    if spent + expected <= budget or (rtt == 0 and spent == 0):
+        return True
+    if row.wall("scp") is None:
+        row.notes["scp"] = ESTIMATE
+    return False
 
 
 @dataclasses.dataclass
@@ -523,24 +571,13 @@ class Bench:
         for row in rows.values():
             row.content = content
         entries = sorted(str(p) for p in local.iterdir())
-        scp_runs: dict[int, int] = {}  # RTT -> repetitions scp still gets (budget)
+        scp_spent: dict[int, float] = dict.fromkeys(rtts, 0.0)  # seconds scp took, per RTT
         for rep in range(self.reps):
             for rtt in rtts:
                 proxy = self.proxies[rtt]
                 for tool in TOOLS:
-                    if tool == "scp" and rtt:
-                        # scp (SFTP) waits for several round trips per file: over a slow link
-                        # that takes minutes. Estimate from the round trips counted at 0 ms.
-                        if rtt not in scp_runs:
-                            trips = rows[0].net("scp", "round_trips") if 0 in rows else None
-                            cost = (trips or 0) * rtt / 1000
-                            scp_runs[rtt] = self.reps if cost == 0 else int(scp_budget // cost)
-                            scp_runs[rtt] = min(self.reps, scp_runs[rtt])
-                            if scp_runs[rtt] == 0:
-                                rows[rtt].notes["scp"] = ESTIMATE
-                        if scp_runs[rtt] <= 0:
-                            continue
-                        scp_runs[rtt] -= 1
+                    if tool == "scp" and not scp_fits(rows, rtt, scp_spent[rtt], scp_budget):
+                        continue
                     self.empty_server()
                     if tool == "edgesync":
                         argv = self.edgesync(
@@ -554,6 +591,8 @@ class Bench:
                                 *entries, f"{self.login}:{self.remote_dir}/"]  # fmt: skip
                     result = check(through(proxy, argv, self.env), f"{tool} full push")
                     self.same_as_local(n)
+                    if tool == "scp":
+                        scp_spent[rtt] += result.wall
                     rows[rtt].add(tool, result)
                     self.log(f"full n={n} rtt={rtt} rep={rep} {tool}: {result.wall:.2f}s")
         self.server_in_sync(n)
@@ -577,13 +616,19 @@ class Bench:
             helps.add("rsync", b)
         return [version, helps]
 
-    def op_cpu(self, n: int, reps: int) -> Row:
-        """Client CPU and peak RSS of `edgesync diff` (and `rsync -anc`), no proxy."""
+    def op_cpu(self, n: int, reps: int, timeout: float | None) -> Row:
+        """Client CPU and peak RSS of `edgesync diff` (and `rsync -anc`), no proxy.
+
+        With ``timeout``, an edgesync run that takes longer is stopped there and shown as such
+        (its CPU time and peak RSS so far are lower bounds).
+        """
         self.server_in_sync(n)
         row = Row("cpu", "client cpu/rss: diff (no proxy)", n, None)
         port = self.sandbox.port
         for rep in range(reps):
-            es = check(run(self.edgesync(n, port, "diff"), self.env), "edgesync diff")
+            es = run(self.edgesync(n, port, "diff"), self.env, timeout=timeout)
+            if not es.killed:
+                check(es, "edgesync diff")
             row.add("edgesync", es)
             rs = run(self.rsync_dry_run(n, port), self.env)
             row.add("rsync", check(rs, "rsync -anc"))
@@ -660,7 +705,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--full-sizes",
         type=parse_ints,
         default=None,
-        help="sizes for the full push (default 100,1000; --quick 10,100)",
+        help="sizes for the full push (default 1000; --quick 10,100)",
     )
     parser.add_argument(
         "--cpu-sizes",
@@ -699,9 +744,17 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--scp-budget",
         type=float,
         default=None,
-        help="seconds scp's full push may take in all at a non-zero RTT: its repetitions are "
-        "cut to fit; when none fits, its time is estimated from its round trips at 0 ms "
+        help="seconds scp's full push may take in all per RTT: after its first run at 0 ms, "
+        "its repetitions are cut to fit; at a RTT where none fits, its time is estimated from "
+        "its time and round trips at 0 ms "
         "(default 30, --quick 10)",
+    )
+    parser.add_argument(
+        "--cpu-timeout",
+        type=float,
+        default=120.0,
+        help="stop an `edgesync diff` of the cpu rows after this many seconds and show "
+        "lower bounds (0: no limit; default 120)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement")
@@ -712,7 +765,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     reps = args.reps or (1 if quick else 3)
     return Settings(
         sizes=sizes,
-        full_sizes=args.full_sizes or ([10, 100] if quick else [100, 1000]),
+        full_sizes=args.full_sizes or ([10, 100] if quick else [1000]),
         cpu_sizes=args.cpu_sizes or ([100] if quick else [100, 1000, 10000]),
         rtts=rtts,
         reps=reps,
@@ -720,6 +773,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         startup_runs=5 if quick and args.startup_runs == STARTUP_RUNS else args.startup_runs,
         only=args.only,
         scp_budget=args.scp_budget if args.scp_budget is not None else (10.0 if quick else 30.0),
+        cpu_timeout=args.cpu_timeout or None,
         keep=args.keep,
         verbose=args.verbose,
     )
@@ -738,6 +792,7 @@ class Settings:
     startup_runs: int
     only: list[str]
     scp_budget: float
+    cpu_timeout: float | None
     keep: bool
     verbose: bool
 
@@ -758,7 +813,7 @@ def measure(bench: Bench, settings: Settings) -> list[Row]:
         elif op == "cpu":
             for n in settings.cpu_sizes:
                 bench.progress(f"cpu: N={n}, {settings.reps_for_cpu(n)} reps")
-                rows.append(bench.op_cpu(n, settings.reps_for_cpu(n)))
+                rows.append(bench.op_cpu(n, settings.reps_for_cpu(n), settings.cpu_timeout))
         else:
             for n in settings.full_sizes if op == "full" else settings.sizes:
                 bench.progress(f"{op}: N={n}, RTT {','.join(map(str, rtts))} ms")
