@@ -37,7 +37,7 @@ from tools.netproxy import Proxy, ProxyStats  # noqa: E402
 OPERATIONS = ("diff", "push1", "full", "startup", "cpu")
 RUN_TIMEOUT = 900.0
 ESTIMATE = "estimate"  # a tool's note: not run, estimated from its round trips at 0 ms
-STARTUP_RUNS = 15
+STARTUP_RUNS = 10
 
 
 class BenchError(Exception):
@@ -563,7 +563,7 @@ class Bench:
             restore_local()
         return list(rows.values())
 
-    def op_full(self, n: int, rtts: list[int], scp_budget: float) -> list[Row]:
+    def op_full(self, n: int, rtts: list[int], scp_budget: float, reps: int) -> list[Row]:
         """First push into an empty functions folder: edgesync push vs rsync -a vs scp -r."""
         local = self.tree(n)
         content = tree_bytes(local)
@@ -572,7 +572,7 @@ class Bench:
             row.content = content
         entries = sorted(str(p) for p in local.iterdir())
         scp_spent: dict[int, float] = dict.fromkeys(rtts, 0.0)  # seconds scp took, per RTT
-        for rep in range(self.reps):
+        for rep in range(reps):
             for rtt in rtts:
                 proxy = self.proxies[rtt]
                 for tool in TOOLS:
@@ -699,7 +699,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         "--sizes",
         type=parse_ints,
         default=None,
-        help="functions per tree for diff/push1/full (default 10,100,1000)",
+        help="functions per tree for diff and push1 (default 100,1000; --quick 10,100)",
     )
     parser.add_argument(
         "--full-sizes",
@@ -721,6 +721,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         type=int,
         default=None,
         help="repetitions per measurement (default 3: 5 takes about 15 minutes)",
+    )
+    parser.add_argument(
+        "--full-reps",
+        type=int,
+        default=None,
+        help="repetitions for the full push (default: --reps, at most 2)",
     )
     parser.add_argument(
         "--cpu-reps",
@@ -752,15 +758,15 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
     parser.add_argument(
         "--cpu-timeout",
         type=float,
-        default=120.0,
+        default=60.0,
         help="stop an `edgesync diff` of the cpu rows after this many seconds and show "
-        "lower bounds (0: no limit; default 120)",
+        "lower bounds (0: no limit; default 60)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args(argv)
     quick = bool(args.quick)
-    sizes = args.sizes or ([10, 100] if quick else [10, 100, 1000])
+    sizes = args.sizes or ([10, 100] if quick else [100, 1000])
     rtts = sorted(set(args.rtt if args.rtt is not None else [0, 80]) | {0})  # ~K needs 0 ms
     reps = args.reps or (1 if quick else 3)
     return Settings(
@@ -773,6 +779,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         startup_runs=5 if quick and args.startup_runs == STARTUP_RUNS else args.startup_runs,
         only=args.only,
         scp_budget=args.scp_budget if args.scp_budget is not None else (10.0 if quick else 30.0),
+        full_reps=args.full_reps or min(reps, 2),
         cpu_timeout=args.cpu_timeout or None,
         keep=args.keep,
         verbose=args.verbose,
@@ -792,6 +799,7 @@ class Settings:
     startup_runs: int
     only: list[str]
     scp_budget: float
+    full_reps: int
     cpu_timeout: float | None
     keep: bool
     verbose: bool
@@ -822,7 +830,7 @@ def measure(bench: Bench, settings: Settings) -> list[Row]:
                 elif op == "push1":
                     rows += bench.op_push1(n, rtts)
                 else:
-                    rows += bench.op_full(n, rtts, settings.scp_budget)
+                    rows += bench.op_full(n, rtts, settings.scp_budget, settings.full_reps)
     order = {op: i for i, op in enumerate(OPERATIONS)}
     rows.sort(key=lambda r: (order[r.op], r.rtt if r.rtt is not None else -1, r.n or 0))
     return rows
@@ -856,7 +864,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ssh_version = subprocess.run(["ssh", "-V"], capture_output=True, text=True)
     cpu_reps = ", ".join(f"{settings.reps_for_cpu(n)} at {n:,}" for n in settings.cpu_sizes)
     print(
-        f"\n{settings.reps} reps (cpu rows: {cpu_reps}; "
+        f"\n{settings.reps} reps (full push: {settings.full_reps}; cpu rows: {cpu_reps}; "
         f"startup {settings.startup_runs} runs); {time.perf_counter() - started:.0f} s in all; "
         f"{os.cpu_count()} CPUs; {' '.join(rsync_version.stdout.splitlines()[0].split())}; "
         f"{ssh_version.stderr.strip()}"
