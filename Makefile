@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install sshd test demo demo-down lint typecheck check bench clean
+.PHONY: install sshd test demo demo-down lint typecheck check bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	@echo "installing edgesync and its dev tools into $(VENV) (log: $(VENV)/install.log)"
@@ -63,8 +63,12 @@ lint: install
 
 check: lint test
 
+# edgesync vs rsync vs scp+ssh through a latency proxy (bench/README.md); BENCH_ARGS="--reps 3" etc.
 bench: install sshd
-	$(BIN)/python bench/diff_bench.py
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-quick: install sshd
+	$(BIN)/python -m bench --quick $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

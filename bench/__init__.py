@@ -1,0 +1,1 @@
+"""edgesync benchmarks: `python -m bench --help`."""

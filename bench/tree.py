@@ -1,0 +1,268 @@
+"""A generated ``supabase/functions`` tree for benchmarks.
+
+``make_tree(root, n)`` writes ``n`` functions ``fn-0000 … fn-NNNN`` of 5 TypeScript files each
+(1-4 KB, deterministic) and a ``_shared/`` folder of 20 modules. Every function's entry file
+imports two or three shared modules by relative path, as real functions do; the other files of
+a function import each other. The text looks like edge-function code (handlers, types,
+validation, queries) so that compression ratios are realistic, and it is deterministic: the
+same ``n`` always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+SHARED = [
+    "cors",
+    "supabase",
+    "auth",
+    "errors",
+    "logger",
+    "http",
+    "validate",
+    "db",
+    "env",
+    "rate-limit",
+    "crypto",
+    "dates",
+    "money",
+    "i18n",
+    "mail",
+    "storage",
+    "queue",
+    "webhooks",
+    "wpp",
+    "types",
+]
+FUNCTION_FILES = ("index.ts", "handler.ts", "types.ts", "validate.ts", "queries.ts")
+WORDS = (  # noqa: SIM905 (one readable line of words)
+    "account user order invoice payment session token message contact tenant plan "
+    "subscription device event report export import schedule reminder template channel "
+    "webhook provider status amount currency locale address phone email note tag"
+).split()
+VERBS = "load save check build sync find update notify retry skip merge queue send".split()  # noqa: SIM905
+TYPES = ("string", "number", "boolean", "string | null", "Date", "Record<string, unknown>")
+
+
+def function_name(i: int) -> str:
+    """The folder name of function ``i`` (``fn-0042``)."""
+    return f"fn-{i:04d}"
+
+
+def _camel(*words: str) -> str:
+    return words[0] + "".join(w.capitalize() for w in words[1:])
+
+
+def _pascal(*words: str) -> str:
+    return "".join(w.capitalize() for w in words)
+
+
+def _block(rng: random.Random, entity: str) -> str:
+    """One exported function of plausible edge-function code (about 300-600 bytes)."""
+    verb = rng.choice(VERBS)
+    field = rng.choice(WORDS)
+    other = rng.choice(WORDS)
+    name = _camel(verb, entity, field)
+    limit = rng.randint(10, 500)
+    return (
+        f"export async function {name}(\n"
+        f"  client: SupabaseClient,\n"
+        f"  {entity}Id: string,\n"
+        f"  options: {{ limit?: number; {other}?: string }} = {{}},\n"
+        f"): Promise<{_pascal(entity)}Result> {{\n"
+        f"  const limit = options.limit ?? {limit};\n"
+        f"  const {{ data, error }} = await client\n"
+        f'    .from("{entity}s")\n'
+        f'    .select("id, {field}, {other}, created_at")\n'
+        f'    .eq("{entity}_id", {entity}Id)\n'
+        f'    .order("created_at", {{ ascending: false }})\n'
+        f"    .limit(limit);\n"
+        f"  if (error) {{\n"
+        f"    throw new HttpError(500, `{verb} {entity} {field} failed: ${{error.message}}`);\n"
+        f"  }}\n"
+        f"  if (!data || data.length === 0) {{\n"
+        f'    return {{ ok: false, reason: "no {entity} {field} for " + {entity}Id }};\n'
+        f"  }}\n"
+        f"  return {{ ok: true, items: data.map((row) => ({{ ...row, {field}: row.{field} ?? "
+        f"null }})) }};\n"
+        f"}}\n\n"
+    )
+
+
+def _comment(rng: random.Random) -> str:
+    words = [rng.choice(WORDS + VERBS) for _ in range(rng.randint(6, 14))]
+    return f"// {' '.join(words).capitalize()} ({rng.randint(1, 9999)}).\n"
+
+
+def _constants(rng: random.Random, entity: str) -> str:
+    """A few exported constants and a small lookup table (about 200-400 bytes)."""
+    lines = [_comment(rng)]
+    for _ in range(rng.randint(2, 4)):
+        key = rng.choice(WORDS).upper() + "_" + rng.choice(WORDS).upper()
+        lines.append(f"export const {key} = {rng.randint(1, 86400)};\n")
+    table = _camel(entity, rng.choice(WORDS), "labels")
+    lines.append(f"export const {table}: Record<string, string> = {{\n")
+    for _ in range(rng.randint(2, 5)):
+        lines.append(f'  {rng.choice(WORDS)}: "{rng.choice(WORDS)} {rng.choice(VERBS)}",\n')
+    lines.append("};\n\n")
+    return "".join(lines)
+
+
+def _pad(rng: random.Random, text: str, size: int, entity: str) -> str:
+    """Append code until the text is about ``size`` bytes (at least 1 KB, at most ``size``)."""
+    while True:
+        block = _comment(rng) + (
+            _block(rng, entity) if rng.random() < 0.7 else _constants(rng, entity)
+        )
+        if len(text) + len(block) > size and len(text) >= 1024:
+            return text
+        text += block
+
+
+def function_files(i: int) -> dict[str, str]:
+    """The files of function ``i``: name -> text (1-4 KB each)."""
+    rng = random.Random(i)
+    entity = rng.choice(WORDS)
+    shared = rng.sample([s for s in SHARED if s not in ("cors", "types", "errors")], 3)
+    aliases = [_camel(*s.split("-")) for s in shared]
+    sizes = [rng.randint(1024, 4096) for _ in FUNCTION_FILES]
+    header = "// generated by bench/tree.py for edgesync benchmarks\n"
+    index = (
+        header
+        + 'import { corsHeaders } from "../_shared/cors.ts";\n'
+        + "".join(
+            f'import * as {_camel(*s.split("-"))} from "../_shared/{s}.ts";\n' for s in shared
+        )
+        + 'import { handle } from "./handler.ts";\n\n'
+        + "Deno.serve(async (req: Request) => {\n"
+        + '  if (req.method === "OPTIONS") {\n'
+        + '    return new Response("ok", { headers: corsHeaders });\n'
+        + "  }\n"
+        + "  try {\n"
+        + "    const body = await req.json();\n"
+        + f"    const result = await handle(body, {{ {', '.join(aliases)} }});\n"
+        + "    return new Response(JSON.stringify(result), {\n"
+        + '      headers: { ...corsHeaders, "Content-Type": "application/json" },\n'
+        + "    });\n"
+        + "  } catch (e) {\n"
+        + f'    console.error("{function_name(i)} failed", e);\n'
+        + "    return new Response(JSON.stringify({ error: String(e) }), { status: 500 });\n"
+        + "  }\n"
+        + "});\n\n"
+    )
+    handler = (
+        header
+        + 'import type { SupabaseClient } from "../_shared/types.ts";\n'
+        + 'import { HttpError } from "../_shared/errors.ts";\n'
+        + 'import { validateInput } from "./validate.ts";\n'
+        + 'import * as queries from "./queries.ts";\n'
+        + f'import type {{ {_pascal(entity)}Result }} from "./types.ts";\n\n'
+        + "export async function handle(body: unknown, deps: Record<string, unknown>) {\n"
+        + "  const input = validateInput(body);\n"
+        + "  return { input, deps: Object.keys(deps), queries: Object.keys(queries) };\n"
+        + "}\n\n"
+    )
+    types = header
+    for w in rng.sample(WORDS, len(WORDS)):
+        if len(types) > sizes[2]:
+            break
+        types += (
+            f"export interface {_pascal(entity, w)} {{\n"
+            + "".join(f"  {rng.choice(WORDS)}_{k}: {rng.choice(TYPES)};\n" for k in range(6))
+            + "}\n\n"
+        )
+    types += (
+        f"export type {_pascal(entity)}Result = "
+        "{ ok: boolean; reason?: string; items?: unknown[] };\n"
+    )
+    validate = (
+        header
+        + 'import { HttpError } from "../_shared/errors.ts";\n\n'
+        + "export function validateInput(body: unknown): Record<string, unknown> {\n"
+        + '  if (typeof body !== "object" || body === null) {\n'
+        + '    throw new HttpError(400, "expected a JSON object");\n'
+        + "  }\n"
+        + "  const input = body as Record<string, unknown>;\n"
+        + "".join(
+            f'  if (typeof input.{w} !== "string") throw new HttpError(400, "{w} is required");\n'
+            for w in rng.sample(WORDS, 8)
+        )
+        + "  return input;\n}\n\n"
+    )
+    queries = (
+        header
+        + 'import type { SupabaseClient } from "../_shared/types.ts";\n'
+        + 'import { HttpError } from "../_shared/errors.ts";\n'
+        + f'import type {{ {_pascal(entity)}Result }} from "./types.ts";\n\n'
+    )
+    texts = [index, handler, types, validate, queries]
+    return {
+        name: _pad(rng, text, size, entity) if name != "types.ts" else text
+        for name, text, size in zip(FUNCTION_FILES, texts, sizes, strict=True)
+    }
+
+
+def shared_files() -> dict[str, str]:
+    """The ``_shared/`` modules: name -> text."""
+    out: dict[str, str] = {}
+    for k, name in enumerate(SHARED):
+        rng = random.Random(f"shared-{name}")
+        header = "// generated by bench/tree.py for edgesync benchmarks\n"
+        if name == "cors":
+            text = header + (
+                'import type { SupabaseClient } from "./types.ts";\n'
+                'import { HttpError } from "./errors.ts";\n\n'
+                "export const corsHeaders = {\n"
+                '  "Access-Control-Allow-Origin": "*",\n'
+                '  "Access-Control-Allow-Headers": "authorization, x-client-info, apikey, '
+                'content-type",\n'
+                "};\n"
+            )
+        elif name == "types":
+            text = header + (
+                "export interface SupabaseClient {\n"
+                "  from(table: string): any;\n"
+                "  rpc(name: string, args?: Record<string, unknown>): any;\n"
+                "}\n"
+            )
+        elif name == "errors":
+            text = header + (
+                'import type { SupabaseClient } from "./types.ts";\n\n'
+                "export class HttpError extends Error {\n"
+                "  constructor(public status: number, message: string) {\n"
+                "    super(message);\n"
+                "  }\n"
+                "}\n"
+            )
+        else:
+            text = header + (
+                'import type { SupabaseClient } from "./types.ts";\n'
+                'import { HttpError } from "./errors.ts";\n\n'
+            )
+        if name != "types":
+            text = _pad(rng, text + "\n", rng.randint(1024, 4096), WORDS[k % len(WORDS)])
+        out[f"{name}.ts"] = text
+    return out
+
+
+def make_tree(root: Path, n: int) -> int:
+    """Write ``n`` functions and ``_shared/`` below ``root`` (created); return the file count."""
+    count = 0
+    shared = root / "_shared"
+    shared.mkdir(parents=True, exist_ok=True)
+    for name, text in shared_files().items():
+        (shared / name).write_text(text)
+        count += 1
+    for i in range(n):
+        folder = root / function_name(i)
+        folder.mkdir(exist_ok=True)
+        for name, text in function_files(i).items():
+            (folder / name).write_text(text)
+            count += 1
+    return count
+
+
+def changed_text(original: str, tag: str) -> str:
+    """``original`` with one line changed, the same size give or take a few bytes."""
+    return original.replace("// generated by bench/tree.py", f"// changed ({tag}) by bench", 1)
