@@ -26,6 +26,7 @@ from edgesync.commands.status import status
 from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
 from edgesync.output import Output
+from edgesync.remote import credentials
 
 app = typer.Typer(
     name="edgesync",
@@ -186,6 +187,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Run edgesync and return its exit code instead of exiting."""
+    credentials.take_env_key()  # out of the environment before git or anything else runs
     command = typer.main.get_command(app)
     tidy_help(command)
     out = Output()

@@ -35,11 +35,12 @@ import paramiko
 
 from edgesync.config import host_name_problem
 from edgesync.errors import ConfigError, ConnectError, EdgesyncError, RemoteError
+from edgesync.remote import credentials
 from edgesync.remote.shell import RunResult
 
 log = logging.getLogger("edgesync.ssh")
 
-KEY_ENV = "EDGESYNC_SSH_KEY"
+KEY_ENV = credentials.KEY_ENV
 KNOWN_HOSTS_ENV = "EDGESYNC_KNOWN_HOSTS"
 SSH_CONFIG = "~/.ssh/config"
 DEFAULT_CONNECT_TIMEOUT = 15.0
@@ -104,30 +105,16 @@ class Endpoint:
 
 # -- EDGESYNC_SSH_KEY ----------------------------------------------------------
 
-# What this process keeps between connections (see `forget_session_state`).
-_env_key: str | None = None
+# Warnings given once per process (see `forget_session_state`).
 _warned_cert_authority = False
-
-
-def _take_env_key() -> str | None:
-    """The private key text from EDGESYNC_SSH_KEY, if any.
-
-    The variable is removed from `os.environ` the first time it is seen, so that no child
-    process (git) inherits the key; the text stays here for every later connection of this
-    process (a reconnect, a jump host, another target). A value set again later wins.
-    """
-    global _env_key
-    text = os.environ.pop(KEY_ENV, None)
-    if text is not None:
-        _env_key = text if text.strip() else None
-    return _env_key
+_take_env_key = credentials.take_env_key
 
 
 def forget_session_state() -> None:
     """Forget what this process keeps between connections: the key taken from
     EDGESYNC_SSH_KEY and the warnings already given (for tests and long-lived library use)."""
-    global _env_key, _warned_cert_authority
-    _env_key = None
+    global _warned_cert_authority
+    credentials.forget()
     _warned_cert_authority = False
 
 
@@ -847,7 +834,7 @@ class Connection:
             authenticating and type(e) is paramiko.SSHException
         ):
             tried = ", ".join(ep.identity_files) or "ssh-agent and ~/.ssh/id_*"
-            if _env_key is not None:
+            if _take_env_key() is not None:
                 tried = KEY_ENV
             # paramiko ends its tries on a key file with the last error it met loading it as
             # another key type ("Invalid key"): only its own auth errors say something useful
