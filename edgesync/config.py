@@ -445,6 +445,16 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
 }
 
 
+def answer_problem(key: str, value: str) -> str | None:
+    """Why `value` is not a valid target `key` (for `init`, asked one answer at a time)."""
+    checks: dict[str, Callable[[str], str | None]] = {
+        "host": _host,
+        "user": _user,
+        "project_dir": _remote_abs_path,
+    }
+    return checks[key](value) if key in checks else None
+
+
 def _show(value: object) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 

@@ -42,6 +42,7 @@ from edgesync.results import (
     RollbackResult,
     StatusResult,
 )
+from edgesync.text import plural
 from edgesync.verification import Check
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -292,7 +293,10 @@ class Output:
 
     def _init(self, r: InitResult) -> None:
         self.line(f"wrote {r.path}")
-        self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
+        if r.connected:
+            self.line(r.connected)
+        if r.error is None:
+            self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
 
     # -- diff --------------------------------------------------------------------
 
@@ -376,7 +380,7 @@ class Output:
             self.line("dry run: nothing was changed")
             return
         if result.release is None:
-            self.line(f"in sync: nothing to push to {result.target}")
+            self.line(result.note or f"in sync: nothing to push to {result.target}")
             return
         fns = ", ".join(result.functions) or "no function folders"
         self.line(
@@ -569,26 +573,39 @@ class Output:
 def step_summary_markdown(result: PushResult) -> str:
     """The Markdown a push appends to the CI step summary."""
     if result.release is None:
-        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.\n"
+        said = f"\n\n{_md(result.note)}" if result.note else ""
+        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.{said}\n"
+    failed = [c for c in result.verification if not c.ok]
+    title = "deploy failed on" if failed or result.error else "deployed to"
+    also = [f for f in result.affected if f not in result.functions]
     lines = [
-        f"### edgesync: deployed to `{result.target}`",
+        f"### edgesync: {title} `{result.target}`",
         "",
         f"- release: `{result.release}`",
         f"- commit: `{result.commit}`",
         f"- functions: {', '.join(f'`{f}`' for f in result.functions) or 'none'}",
-        f"- restarted: {'yes' if result.restarted else 'no'}",
-        "",
-        "| file | action |",
-        "|---|---|",
     ]
-    lines += [f"| `{p}` | upload |" for p in result.uploaded]
-    lines += [f"| `{p}` | delete |" for p in result.deleted]
+    if also:
+        lines.append(f"- also changes: {', '.join(f'`{f}`' for f in also)}")
+    if result.blocked:
+        lines.append(
+            f"- left out (cannot be deployed): {', '.join(f'`{f}`' for f in result.blocked)}"
+        )
+    lines.append(f"- restarted: {'yes' if result.restarted else 'no'}")
+    for c in result.verification:
+        detail = f": {_md(c.detail)}" if c.detail and not c.ok else ""
+        lines.append(f"- `{c.function}`: {c.outcome.value} (HTTP {c.status}){detail}")
+    if result.rolled_back_by:
+        lines.append(f"- rolled back by release `{result.rolled_back_by}`")
+    lines += ["", "| file | action |", "|---|---|"]
+    lines += [f"| `{_md(p)}` | upload |" for p in result.uploaded]
+    lines += [f"| `{_md(p)}` | delete |" for p in result.deleted]
     return "\n".join(lines) + "\n"
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """`1 file`, `2 files`."""
-    return f"{n} {word if n == 1 else words or word + 's'}"
+def _md(text: str) -> str:
+    """Server text in Markdown: one line, no markup that could fake a heading or a link."""
+    return safe(text, lines=False).replace("|", "\\|").replace("`", "'").replace("[", "\\[")
 
 
 def _size(n: float) -> str:

@@ -153,6 +153,7 @@ class PushResult:
     blocked: tuple[str, ...] = ()  # functions left out: they cannot be deployed as they are
     verification: tuple[Check, ...] = ()  # what each function answered after the restart
     rolled_back_by: str | None = None  # the release that undid this one (it did not boot)
+    note: str | None = None  # with nothing to push: what is true instead of "in sync"
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -179,6 +180,7 @@ class PushResult:
             "restarted": self.restarted,
             "verified": checks_json(self.verification),
             "rolled_back_by": self.rolled_back_by,
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -384,11 +386,12 @@ class InitResult:
     """`init`: the file written."""
 
     path: Path
-    warnings: Sequence[str] = ()
+    connected: str | None = None  # what the connection test found
+    error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The path written."""
-        return {"path": str(self.path)}
+        return {"path": str(self.path), "connected": self.connected}
 
 
 Result = (
