@@ -22,6 +22,7 @@ from edgesync.commands.push import push
 from edgesync.commands.repair import repair
 from edgesync.commands.restart import restart
 from edgesync.commands.rollback import rollback
+from edgesync.commands.secrets import secrets_app
 from edgesync.commands.status import status
 from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
@@ -107,6 +108,7 @@ app.command("restart")(restart)
 app.command("check")(check)
 app.command("status")(status)
 app.add_typer(lock_app, name="lock")
+app.add_typer(secrets_app, name="secrets")
 
 
 # Global options are accepted after the command too (`edgesync push -t staging`).

@@ -40,8 +40,12 @@ from edgesync.results import (
     Result,
     RollbackPreview,
     RollbackResult,
+    SecretsDiffResult,
+    SecretsListResult,
+    SecretsResult,
     StatusResult,
 )
+from edgesync.secrets import SecretChange
 from edgesync.text import plural
 from edgesync.verification import Check
 
@@ -234,6 +238,9 @@ class Output:
             RepairResult: self._repair,
             RestartResult: self._restart,
             CheckResult: self._check,
+            SecretsListResult: self._secrets_list,
+            SecretsResult: self._secrets,
+            SecretsDiffResult: self._secrets_diff,
             StatusResult: self._status,
             InitResult: self._init,
         }
@@ -250,6 +257,57 @@ class Output:
 
     def _ls(self, r: LsResult) -> None:
         self._function_states(r.states, r.target, r.where)
+
+    def _secrets_list(self, r: SecretsListResult) -> None:
+        self.info(f"target {r.target}: {r.file}")
+        if not r.entries:
+            self.line("no secrets set")
+            return
+        rows = [
+            (
+                e.name,
+                e.source + (" (compose environment wins)" if e.overridden else ""),
+                e.digest or "-",
+            )
+            for e in r.entries
+        ]
+        if self.rich:
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            for col in ("name", "from", "digest"):
+                table.add_column(col, overflow="fold")
+            for row in rows:
+                table.add_row(*(_cell(c) for c in row))
+            self.out.print(table)
+        else:
+            for row in rows:
+                self.line("  ".join(safe(c, lines=False) for c in row))
+
+    def _secret_changes(self, changes: Sequence[SecretChange]) -> None:
+        mark = {"added": "+", "changed": "~", "removed": "-", "unchanged": " "}
+        for c in changes:
+            digests = f"{c.before or '-'} -> {c.after or '-'}"
+            self.line(f"{mark[c.status]} {safe(c.name, lines=False)}  {c.status}  {digests}")
+
+    def _secrets(self, r: SecretsResult) -> None:
+        if r.release is None:
+            self.line(f"{r.target}: the secrets already hold these values")
+            return
+        self._secret_changes(r.changes)
+        self.line(
+            f"released {r.release} on {r.target}: "
+            + ("applied (the service was recreated)" if r.applied else "not applied yet")
+        )
+        if not r.applied and r.error is None:
+            self.info(
+                "the functions get the new values once the service is recreated: "
+                "`edgesync restart --recreate`"
+            )
+        self._verified(r.verification)
+
+    def _secrets_diff(self, r: SecretsDiffResult) -> None:
+        self._secret_changes(r.changes)
+        differ = sum(1 for c in r.changes if c.status != "unchanged")
+        self.line("in sync" if r.in_sync else f"{plural(differ, 'name')} differ from {r.source}")
 
     def _check(self, r: CheckResult) -> None:
         if r.skipped:

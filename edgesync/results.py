@@ -18,6 +18,7 @@ from edgesync.history import Release, failed_ids
 from edgesync.local.deps import Blocked
 from edgesync.plan import Comparison, FunctionState
 from edgesync.remote.lock import LockStatus
+from edgesync.secrets import SecretChange
 from edgesync.verification import Check
 
 
@@ -213,6 +214,7 @@ class RollbackResult:
     restarted: bool = False
     restart_command: str | None = None
     verification: tuple[Check, ...] = ()
+    secrets_restored: bool = False  # the secrets file came back too (the service was recreated)
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -318,6 +320,94 @@ class RestartResult:
 
 
 @dataclass(frozen=True)
+class SecretEntry:
+    """One variable the functions get: its name, where it comes from, a digest of its value."""
+
+    name: str
+    source: str  # "secrets file" | "compose environment"
+    digest: str | None
+    overridden: bool = False  # in the file, but compose `environment:` sets it too (and wins)
+
+
+@dataclass(frozen=True)
+class SecretsListResult:
+    """`secrets list`: names, sources and digests; never values."""
+
+    target: str
+    file: str
+    entries: tuple[SecretEntry, ...]
+    wired: bool  # the functions service reads the file (compose env_file)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets list --json`."""
+        return {
+            "target": self.target,
+            "file": self.file,
+            "wired": self.wired,
+            "secrets": [
+                {
+                    "name": e.name,
+                    "source": e.source,
+                    "digest": e.digest,
+                    "overridden": e.overridden,
+                }
+                for e in self.entries
+            ],
+        }
+
+
+def secret_changes_json(changes: Sequence[SecretChange]) -> list[dict[str, Any]]:
+    """Name by name: status and digests."""
+    return [
+        {"name": c.name, "status": c.status, "before": c.before, "after": c.after} for c in changes
+    ]
+
+
+@dataclass(frozen=True)
+class SecretsResult:
+    """`secrets set/unset`: the release recorded (None: nothing changed) and what changed."""
+
+    target: str
+    release: str | None
+    changes: tuple[SecretChange, ...]
+    applied: bool = False  # the service was recreated with the new values
+    verification: tuple[Check, ...] = ()
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets set --json`."""
+        return {
+            "target": self.target,
+            "release": self.release,
+            "changes": secret_changes_json(self.changes),
+            "applied": self.applied,
+            "verified": checks_json(self.verification),
+        }
+
+
+@dataclass(frozen=True)
+class SecretsDiffResult:
+    """`secrets diff --from-file`: how a local file's values compare, by digest."""
+
+    target: str
+    source: str
+    changes: tuple[SecretChange, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        """No name differs."""
+        return all(c.status == "unchanged" for c in self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets diff --json`."""
+        return {
+            "target": self.target,
+            "in_sync": self.in_sync,
+            "changes": secret_changes_json(self.changes),
+        }
+
+
+@dataclass(frozen=True)
 class FunctionCheck:
     """One function's pre-flight: the problems found (none: it loads)."""
 
@@ -405,6 +495,9 @@ Result = (
     | RepairResult
     | RestartResult
     | CheckResult
+    | SecretsListResult
+    | SecretsResult
+    | SecretsDiffResult
     | StatusResult
     | PlanPreview
     | RollbackPreview

@@ -99,6 +99,7 @@ def restart_and_watch(
     watch_logs: bool,
     logs_seconds: float,
     verify_with: Config | None = None,
+    recreate: bool = False,
 ) -> Restarted:
     """Restart the service (after a release), request its functions, show their log lines.
 
@@ -109,7 +110,10 @@ def restart_and_watch(
     caller shows it before the error.
     """
     try:
-        since, command = compose.restart(server.shell, server.target)
+        if recreate:  # the environment changed: a restart would keep the old one
+            since, command = compose.recreate(server.shell, server.target)
+        else:
+            since, command = compose.restart(server.shell, server.target)
     except RemoteError as e:
         recorded = f" — the files are deployed and release {release} is recorded" if release else ""
         return Restarted(
