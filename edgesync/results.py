@@ -39,6 +39,7 @@ class DiffResult:
     comparison: Comparison
     patches: tuple[Patch, ...] = ()
     blocked: tuple[Blocked, ...] = ()  # functions that cannot be deployed as they are
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
 
     @property
     def in_sync(self) -> bool:
@@ -51,6 +52,7 @@ class DiffResult:
             **comparison_json(self.comparison, self.target),
             "in_sync": self.in_sync,
             "blocked": blocked_json(self.blocked),
+            "warnings": list(self.warnings),
         }
 
 
@@ -99,11 +101,13 @@ class LsResult:
     target: str
     where: str
     states: tuple[FunctionState, ...]
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
 
     def to_json(self) -> dict[str, Any]:
         """`ls --json`."""
         return {
             "target": self.target,
+            "warnings": list(self.warnings),
             "functions": [
                 {
                     "name": s.name,
@@ -155,6 +159,7 @@ class PushResult:
     verification: tuple[Check, ...] = ()  # what each function answered after the restart
     rolled_back_by: str | None = None  # the release that undid this one (it did not boot)
     note: str | None = None  # with nothing to push: what is true instead of "in sync"
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -181,6 +186,7 @@ class PushResult:
             "restarted": self.restarted,
             "verified": checks_json(self.verification),
             "rolled_back_by": self.rolled_back_by,
+            "warnings": list(self.warnings),
             **({"note": self.note} if self.note else {}),
         }
 

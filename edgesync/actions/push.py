@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from edgesync.actions.common import (
     Again,
+    jwt_warnings,
     local_tree,
     locked_session,
     restart_and_watch,
@@ -247,6 +248,10 @@ def push(
         preflight=checker,
     )
     result = locked_session(ws, server, ui, lock_wait=lock_wait, work=pusher.run)
+    warnings = jwt_warnings(ws, server, result.affected or None)
+    for warning in warnings:
+        ui.warn(warning)
+    result = replace(result, warnings=tuple(warnings))
     if result.release is None or not restart:
         return result
     restarted = restart_and_watch(
