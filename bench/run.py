@@ -284,9 +284,10 @@ tool (edgesync --no-restart; rsync and scp only copy). full: into an empty funct
 (and no .edgesync state); scp's runs are cut to --scp-budget seconds per RTT, "(est.)" = its
 time + round trips x RTT from 0 ms. startup: edgesync column = `edgesync --version`/`--help`,
 rsync column = `python -c "import typer"` in the same venv. before (with --baseline DIR):
-the edgesync of DIR, run right after the current one each time; es/before = current / baseline. cpu: `edgesync diff` and
-`rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS of the client and its
-children (wall time in parentheses); ">... (stopped at T)": stopped by --cpu-timeout."""
+the edgesync of DIR, run right after the current one each time; es/before = current / baseline.
+cpu: `edgesync diff` and `rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS
+of the client and its children (wall time in parentheses); ">... (stopped at T)": stopped by
+--cpu-timeout."""
 
 
 # --------------------------------------------------------------------------- setup
