@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import typer
@@ -38,6 +39,7 @@ ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "100", "NO_COLOR": "1"}
 # (importtime does not see modules loaded through importlib.import_module).
 RUN_AND_LIST = """
 import sys
+from pathlib import Path
 from edgesync.cli import run
 code = run(sys.argv[1:])
 print("\\0MODULES", *sorted(sys.modules))
@@ -103,3 +105,10 @@ def test_root_help_lists_every_command_in_order() -> None:
         if line.startswith("│ ") and line.split()[1].isidentifier()
     ]
     assert listed == list(cli.COMMANDS)
+
+
+def test_every_command_module_is_registered() -> None:
+    """A new module in edgesync/commands/ needs its line in `cli.COMMANDS` to be reachable."""
+    folder = Path(cli.__file__).parent / "commands"
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == {module for module, _, _ in cli.COMMANDS.values()}
