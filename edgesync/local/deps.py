@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from edgesync.local.graph import FunctionGraph, Problem, Resolver
 from edgesync.local.tree import LocalTree
-from edgesync.manifest import ROUTER
+from edgesync.manifest import ROUTER, top_of
 
 
 def resolver(tree: LocalTree) -> Resolver:
@@ -41,7 +41,7 @@ def outside(g: FunctionGraph) -> frozenset[str]:
 
 def all_dependencies(tree: LocalTree, names: Iterable[str]) -> dict[str, frozenset[str]]:
     """For each named local function, the files it loads from outside its folder."""
-    return {n: outside(graph(tree, n)) for n in names if n in tree.functions}
+    return {n: outside(graph(tree, n)) for n in names if n in tree.function_names}
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ def blocked(tree: LocalTree, names: Iterable[str]) -> dict[str, Blocked]:
     """The named local functions whose code cannot be deployed as it is."""
     out = {}
     for name in names:
-        if name in tree.functions:
+        if name in tree.function_names:
             g = graph(tree, name)
             if g.problems:
                 out[name] = Blocked(name, g.problems)
@@ -77,7 +77,7 @@ def notes(tree: LocalTree, names: Iterable[str]) -> list[str]:
     """Notes about settings the self-hosted server ignores (config.toml, import maps)."""
     out: list[str] = []
     for name in names:
-        if name in tree.functions:
+        if name in tree.function_names:
             out += [f"{name}: {n}" for n in graph(tree, name).notes]
     return list(dict.fromkeys(out))
 
@@ -85,7 +85,7 @@ def notes(tree: LocalTree, names: Iterable[str]) -> list[str]:
 def disabled(tree: LocalTree, names: Iterable[str]) -> list[str]:
     """Functions `[functions.NAME] enabled = false` in config.toml turns off."""
     r = resolver(tree)
-    return [n for n in names if n in tree.functions and not r.enabled(n)]
+    return [n for n in names if n in tree.function_names and not r.enabled(n)]
 
 
 def affected(
@@ -94,22 +94,22 @@ def affected(
     """Local functions (except `main`) whose loaded code includes any of `changed`."""
     names = functions if functions is not None else tree.functions
     changed_set = set(changed)
+    changed_tops = {top_of(p) for p in changed_set if "/" in p}
     out = []
     for name in names:
-        if name == ROUTER or name not in tree.functions:
+        if name == ROUTER or name not in tree.function_names:
             continue
-        g = graph(tree, name)
-        own = name + "/"
-        if any(p.startswith(own) for p in changed_set) or changed_set & g.files:
+        if name in changed_tops or not changed_set.isdisjoint(graph(tree, name).files):
             out.append(name)
     return tuple(sorted(out))
 
 
 def importers_of(tree: LocalTree, changed: Collection[str]) -> Mapping[str, tuple[str, ...]]:
     """For each changed file outside function folders, the functions that load it."""
-    out: dict[str, tuple[str, ...]] = {}
-    for path in changed:
-        users = [n for n in tree.functions if n != ROUTER and path in outside(graph(tree, n))]
-        if users:
-            out[path] = tuple(sorted(users))
-    return out
+    wanted = set(changed)
+    users: dict[str, list[str]] = {}
+    for name in tree.functions:
+        if name != ROUTER:
+            for path in wanted & outside(graph(tree, name)):
+                users.setdefault(path, []).append(name)
+    return {path: tuple(sorted(users[path])) for path in changed if path in users}

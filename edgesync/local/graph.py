@@ -42,6 +42,7 @@ import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -102,7 +103,7 @@ class FunctionGraph:
     notes: tuple[str, ...]
     import_map: str | None = None  # the chosen map ("deno.json", "import_map.json", ...)
 
-    @property
+    @cached_property
     def files(self) -> frozenset[str]:
         """Every local file this function needs on the server."""
         return self.modules | self.config_files | self.static_files
