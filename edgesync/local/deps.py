@@ -12,20 +12,38 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from edgesync.local import scancache
 from edgesync.local.graph import FunctionGraph, Problem, Resolver
 from edgesync.local.tree import LocalTree
 from edgesync.manifest import ROUTER, top_of
 
 
 def resolver(tree: LocalTree) -> Resolver:
-    """The tree's resolver, made once (it caches parsed files and graphs)."""
+    """The tree's resolver, made once (it caches parsed files and graphs), with the
+    import scans of earlier runs (`scancache`)."""
     cached = tree.cache.get("resolver")
     if isinstance(cached, Resolver):
         return cached
     toml = tree.root.parent / "config.toml"
-    made = Resolver(tree.root, tree.manifest.files.keys(), toml if toml.is_file() else None)
+    files = tree.manifest.files
+    made = Resolver(
+        tree.root,
+        files.keys(),
+        toml if toml.is_file() else None,
+        scanned=scancache.load(tree.root),
+        hashes={path: entry.sha256 for path, entry in files.items()},
+    )
     tree.cache["resolver"] = made
     return made
+
+
+def save_scans(tree: LocalTree) -> None:
+    """Keep what the resolver scanned for the next run (when it scanned anything new)."""
+    made = tree.cache.get("resolver")
+    if isinstance(made, Resolver) and made.newly_scanned:
+        hashes = {entry.sha256 for entry in tree.manifest.files.values()}
+        scancache.save(tree.root, made.scanned, hashes)
+        made.newly_scanned = 0
 
 
 def graph(tree: LocalTree, name: str) -> FunctionGraph:
@@ -41,7 +59,9 @@ def outside(g: FunctionGraph) -> frozenset[str]:
 
 def all_dependencies(tree: LocalTree, names: Iterable[str]) -> dict[str, frozenset[str]]:
     """For each named local function, the files it loads from outside its folder."""
-    return {n: outside(graph(tree, n)) for n in names if n in tree.function_names}
+    found = {n: outside(graph(tree, n)) for n in names if n in tree.function_names}
+    save_scans(tree)
+    return found
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,7 @@ def blocked(tree: LocalTree, names: Iterable[str]) -> dict[str, Blocked]:
             g = graph(tree, name)
             if g.problems:
                 out[name] = Blocked(name, g.problems)
+    save_scans(tree)
     return out
 
 
@@ -101,6 +122,7 @@ def affected(
             continue
         if name in changed_tops or not changed_set.isdisjoint(graph(tree, name).files):
             out.append(name)
+    save_scans(tree)
     return tuple(sorted(out))
 
 

@@ -40,14 +40,13 @@ _IMPORT = re.compile(
 # also start inside strings and comments, and have no lookbehind: a regex literal's flags
 # are blanked by the mask). Lexing can stop after the last of them (see `_mask`).
 _COMMENT = r"(?:/\*[\s\S]*?\*/|//[^\n]*)"
-_CANDIDATE = re.compile(
-    rf"""(?:
-        (?:import|export)(?![\w$])(?:[\w$\s{{}},*]|{_COMMENT})*?(?<![\w$])from(?:\s|{_COMMENT})*['"]
-      | import(?:\s|{_COMMENT})*['"]
-      | import(?:\s|{_COMMENT})*\((?:\s|{_COMMENT})*['"`]
-    )""",
-    re.X,
-)
+_FROM = rf"(?![\w$])(?:[\w$\s{{}},*]|{_COMMENT})*?(?<![\w$])from(?:\s|{_COMMENT})*['\"]"
+_CANDIDATE = {
+    "export": re.compile("export" + _FROM),
+    "import": re.compile(
+        rf"import(?:{_FROM}|(?:\s|{_COMMENT})*['\"]|(?:\s|{_COMMENT})*\((?:\s|{_COMMENT})*['\"`])"
+    ),
+}
 
 
 def _unescape(body: str) -> str:
@@ -178,15 +177,18 @@ def _mask(source: str, until: int | None = None) -> tuple[str, dict[int, str]]: 
 
 
 def _last_candidate(source: str) -> int:
-    """Where the last `_CANDIDATE` starts (found from the end), or -1."""
-    found = {word: source.rfind(word) for word in ("import", "export")}
-    while True:
-        word, at = max(found.items(), key=lambda item: item[1])
-        if at < 0:
-            return -1
-        if _CANDIDATE.match(source, at):
-            return at
-        found[word] = source.rfind(word, 0, at + len(word) - 1)  # the one before
+    """Where the last `_CANDIDATE` starts (looked for from the end), or -1."""
+    imports, exports = source.rfind("import"), source.rfind("export")
+    while imports >= 0 or exports >= 0:
+        if imports > exports:
+            if _CANDIDATE["import"].match(source, imports):
+                return imports
+            imports = source.rfind("import", 0, imports + 5)  # the one before
+        else:
+            if _CANDIDATE["export"].match(source, exports):
+                return exports
+            exports = source.rfind("export", 0, exports + 5)
+    return -1
 
 
 def module_specifiers(source: str) -> tuple[tuple[int, str], ...]:
