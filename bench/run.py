@@ -172,24 +172,25 @@ def fmt_bytes(count: float | None) -> str:
 
 
 TOOLS = ("edgesync", "rsync", "scp")
+BEFORE = "before"  # the --baseline edgesync, run beside the current one
+# A tool's column title, its short name in the round-trip and wire columns.
+TITLES = {"edgesync": ("edgesync", "es"), BEFORE: ("before", "before"),
+          "rsync": ("rsync", "rsync"), "scp": ("scp+ssh", "scp")}  # fmt: skip
 
 
-HEADER = (
-    "RTT",
-    "operation",
-    "N",
-    "edgesync",
-    "rsync",
-    "scp+ssh",
-    "es/rsync",
-    "RT es",
-    "RT rsync",
-    "RT scp",
-    "wire es ↑/↓",
-    "wire rsync ↑/↓",
-    "wire scp ↑/↓",
-    "content raw/gz",
-)
+def tools_of(rows: Sequence[Row]) -> tuple[str, ...]:
+    """The tools in the table: the baseline's columns only when it was run."""
+    with_before = any(BEFORE in r.runs for r in rows)
+    return ("edgesync", BEFORE, "rsync", "scp") if with_before else TOOLS
+
+
+def header(tools: Sequence[str]) -> list[str]:
+    cells = ["RTT", "operation", "N", *(TITLES[t][0] for t in tools), "es/rsync"]
+    if BEFORE in tools:
+        cells += ["before/rsync", "es/before"]
+    cells += [f"RT {TITLES[t][1]}" for t in tools]
+    cells += [f"wire {TITLES[t][1]} ↑/↓" for t in tools]
+    return [*cells, "content raw/gz"]
 
 
 def cpu_cell(row: Row, tool: str) -> str:
@@ -226,21 +227,29 @@ def trips_cell(row: Row, zero: Row | None, tool: str) -> str:
     return cell
 
 
-def render_row(row: Row, zero: Row | None) -> list[str]:
+def ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "-"
+
+
+def render_row(row: Row, zero: Row | None, tools: Sequence[str] = TOOLS) -> list[str]:
     cells = [
         "-" if row.rtt is None else f"{row.rtt} ms",
         row.label,
         "-" if row.n is None else f"{row.n:,}",
     ]
+    measure: Callable[[str], float | None]
     if row.op == "cpu":
-        cells += [cpu_cell(row, tool) for tool in TOOLS]
-        es, other = row.median("edgesync", lambda r: r.cpu), row.median("rsync", lambda r: r.cpu)
+        cells += [cpu_cell(row, tool) for tool in tools]
+        measure = lambda tool: row.median(tool, lambda r: r.cpu)  # noqa: E731
     else:
-        cells += [time_cell(row, zero, tool) for tool in TOOLS]
-        es, other = row.wall("edgesync"), row.wall("rsync")
-    cells.append(f"{es / other:.1f}x" if es is not None and other else "-")
-    cells += [trips_cell(row, zero, tool) for tool in TOOLS]
-    for tool in TOOLS:
+        cells += [time_cell(row, zero, tool) for tool in tools]
+        measure = row.wall
+    cells.append(ratio(measure("edgesync"), measure("rsync")))
+    if BEFORE in tools:
+        cells.append(ratio(measure(BEFORE), measure("rsync")))
+        cells.append(ratio(measure("edgesync"), measure(BEFORE)))
+    cells += [trips_cell(row, zero, tool) for tool in tools]
+    for tool in tools:
         up, down = row.net(tool, "bytes_c2s"), row.net(tool, "bytes_s2c")
         cells.append("-" if up is None else f"{fmt_bytes(up)}/{fmt_bytes(down)}")
     content = row.content
@@ -251,9 +260,11 @@ def render_row(row: Row, zero: Row | None) -> list[str]:
 def render(rows: list[Row]) -> str:
     """The one table."""
     base = {(r.op, r.n): r for r in rows if r.rtt == 0}
-    lines = [render_row(row, base.get((row.op, row.n))) for row in rows]
-    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(HEADER)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(HEADER, widths, strict=True))]
+    tools = tools_of(rows)
+    titles = header(tools)
+    lines = [render_row(row, base.get((row.op, row.n)), tools) for row in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(titles)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(titles, widths, strict=True))]
     out.append("  ".join("-" * w for w in widths))
     for line in lines:
         out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
@@ -272,9 +283,11 @@ push 1 fn: one line of one file of one function changed; the restart is excluded
 tool (edgesync --no-restart; rsync and scp only copy). full: into an empty functions folder
 (and no .edgesync state); scp's runs are cut to --scp-budget seconds per RTT, "(est.)" = its
 time + round trips x RTT from 0 ms. startup: edgesync column = `edgesync --version`/`--help`,
-rsync column = `python -c "import typer"` in the same venv. cpu: `edgesync diff` and
-`rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS of the client and its
-children (wall time in parentheses); ">... (stopped at T)": stopped by --cpu-timeout."""
+rsync column = `python -c "import typer"` in the same venv. before (with --baseline DIR):
+the edgesync of DIR, run right after the current one each time; es/before = current / baseline.
+cpu: `edgesync diff` and `rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS
+of the client and its children (wall time in parentheses); ">... (stopped at T)": stopped by
+--cpu-timeout."""
 
 
 # --------------------------------------------------------------------------- setup
@@ -368,6 +381,7 @@ class Bench:
     known_hosts: Path
     reps: int
     verbose: bool
+    baseline: list[str] | None = None  # argv of the edgesync to compare with (--baseline)
     trees: dict[int, Path] = dataclasses.field(default_factory=dict)
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
@@ -426,8 +440,19 @@ class Bench:
         )
         return path
 
-    def edgesync(self, n: int, port: int, *args: str) -> list[str]:
-        return [*edgesync_argv(), "-c", str(self.config(n, port)), *args]
+    def edgesync(self, n: int, port: int, *args: str, tool: str = "edgesync") -> list[str]:
+        """argv of the current edgesync, or with tool=BEFORE of the --baseline one."""
+        program = self.baseline if tool == BEFORE and self.baseline else edgesync_argv()
+        return [*program, "-c", str(self.config(n, port)), *args]
+
+    @property
+    def editions(self) -> tuple[str, ...]:
+        """The edgesync builds measured: the current one, and the baseline when given."""
+        return ("edgesync", BEFORE) if self.baseline else ("edgesync",)
+
+    @property
+    def tools(self) -> tuple[str, ...]:
+        return (*self.editions, "rsync", "scp")
 
     # -- server states
 
@@ -493,13 +518,14 @@ class Bench:
         for rep in range(self.reps):
             for rtt in rtts:
                 proxy = self.proxies[rtt]
-                es = through(proxy, self.edgesync(n, proxy.port, "diff"), self.env)
-                check(es, "edgesync diff")
-                if "in sync" not in es.stdout:
-                    raise BenchError(
-                        f"edgesync diff did not find the tree in sync:\n{es.stdout[-2000:]}"
-                    )
-                rows[rtt].add("edgesync", es)
+                for tool in self.editions:
+                    es = through(proxy, self.edgesync(n, proxy.port, "diff", tool=tool), self.env)
+                    check(es, f"{tool} diff")
+                    if "in sync" not in es.stdout:
+                        raise BenchError(
+                            f"{tool} diff did not find the tree in sync:\n{es.stdout[-2000:]}"
+                        )
+                    rows[rtt].add(tool, es)
                 rs = through(proxy, self.rsync_dry_run(n, proxy.port), self.env)
                 rows[rtt].add("rsync", check(rs, "rsync -anc"))
                 self.log(f"diff n={n} rtt={rtt} rep={rep}: es {es.wall:.2f}s rsync {rs.wall:.2f}s")
@@ -530,12 +556,15 @@ class Bench:
             for rep in range(self.reps):
                 for rtt in rtts:
                     proxy = self.proxies[rtt]
-                    for tool in TOOLS:
+                    for tool in self.tools:
                         text = changed_text(original.decode(), f"{tool} {rep} {rtt}").encode()
                         local_file.write_bytes(text)
-                        if tool == "edgesync":
+                        if tool in self.editions:
                             argv = self.edgesync(
-                                n, proxy.port, "push", name, "--yes", "--no-logs", "--no-restart"
+                                n,
+                                proxy.port,
+                                *("push", name, "--yes", "--no-logs", "--no-restart"),
+                                tool=tool,
                             )
                         elif tool == "rsync":
                             argv = [
@@ -555,7 +584,7 @@ class Bench:
                             )
                         rows[rtt].add(tool, result)
                         self.log(f"push1 n={n} rtt={rtt} rep={rep} {tool}: {result.wall:.2f}s")
-                        if tool == "edgesync":
+                        if tool in self.editions:
                             recorded = text
                         else:
                             remote_file.write_bytes(recorded)
@@ -575,13 +604,13 @@ class Bench:
         for rep in range(reps):
             for rtt in rtts:
                 proxy = self.proxies[rtt]
-                for tool in TOOLS:
+                for tool in self.tools:
                     if tool == "scp" and not scp_fits(rows, rtt, scp_spent[rtt], scp_budget):
                         continue
                     self.empty_server()
-                    if tool == "edgesync":
+                    if tool in self.editions:
                         argv = self.edgesync(
-                            n, proxy.port, "push", "--yes", "--no-logs", "--no-restart"
+                            n, proxy.port, "push", "--yes", "--no-logs", "--no-restart", tool=tool
                         )
                     elif tool == "rsync":
                         argv = ["rsync", "-a", "-e", self.rsync_e(proxy.port),
@@ -602,18 +631,24 @@ class Bench:
         """`edgesync --version` / `--help` vs `python -c "import typer"`, many runs, interleaved."""
         version = Row("startup", "startup: --version (vs import typer)", None, None)
         helps = Row("startup", "startup: --help (vs import typer)", None, None)
-        baseline = [sys.executable, "-c", "import typer"]
+        floor = [sys.executable, "-c", "import typer"]
+        programs = {"edgesync": edgesync_argv()}
+        if self.baseline:
+            programs[BEFORE] = self.baseline
         for _ in range(2):  # warm the page cache
-            run([*edgesync_argv(), "--version"], self.env)
-            run(baseline, self.env)
+            for program in programs.values():
+                run([*program, "--version"], self.env)
+            run(floor, self.env)
         for _ in range(runs):
-            v = check(run([*edgesync_argv(), "--version"], self.env), "edgesync --version")
-            b = check(run(baseline, self.env), "python -c 'import typer'")
-            h = check(run([*edgesync_argv(), "--help"], self.env), "edgesync --help")
-            version.add("edgesync", v)
-            helps.add("edgesync", h)
+            for tool, program in programs.items():
+                v = check(run([*program, "--version"], self.env), f"{tool} --version")
+                version.add(tool, v)
+            b = check(run(floor, self.env), "python -c 'import typer'")
             version.add("rsync", b)
             helps.add("rsync", b)
+            for tool, program in programs.items():
+                h = check(run([*program, "--help"], self.env), f"{tool} --help")
+                helps.add(tool, h)
         return [version, helps]
 
     def op_cpu(self, n: int, reps: int, timeout: float | None) -> Row:
@@ -626,10 +661,11 @@ class Bench:
         row = Row("cpu", "client cpu/rss: diff (no proxy)", n, None)
         port = self.sandbox.port
         for rep in range(reps):
-            es = run(self.edgesync(n, port, "diff"), self.env, timeout=timeout)
-            if not es.killed:
-                check(es, "edgesync diff")
-            row.add("edgesync", es)
+            for tool in self.editions:
+                es = run(self.edgesync(n, port, "diff", tool=tool), self.env, timeout=timeout)
+                if not es.killed:
+                    check(es, f"{tool} diff")
+                row.add(tool, es)
             rs = run(self.rsync_dry_run(n, port), self.env)
             row.add("rsync", check(rs, "rsync -anc"))
             self.log(f"cpu n={n} rep={rep}: es {es.cpu:.2f}s cpu rsync {rs.cpu:.2f}s cpu")
@@ -648,7 +684,9 @@ def client_env(home: Path) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def bench_setup(work: Path, rtts: list[int], reps: int, *, verbose: bool) -> Iterator[Bench]:
+def bench_setup(
+    work: Path, rtts: list[int], reps: int, *, verbose: bool, baseline: Path | None = None
+) -> Iterator[Bench]:
     try:
         sandbox = start_sandbox(work / "sandbox")
     except SandboxError as e:
@@ -664,11 +702,27 @@ def bench_setup(work: Path, rtts: list[int], reps: int, *, verbose: bool) -> Ite
         )
         home = work / "home"
         home.mkdir(exist_ok=True)
-        yield Bench(work, sandbox, proxies, client_env(home), known_hosts, reps, verbose)
+        program = baseline_program(work, baseline) if baseline is not None else None
+        yield Bench(work, sandbox, proxies, client_env(home), known_hosts, reps, verbose, program)
     finally:
         for proxy in proxies.values():
             proxy.close()
         sandbox.stop()
+
+
+def baseline_program(work: Path, source: Path) -> list[str]:
+    """argv that runs the edgesync of the source tree ``source`` with this venv's Python, the
+    way its console script would (``git archive COMMIT | tar -x -C DIR`` makes such a tree)."""
+    if not (source / "edgesync" / "cli.py").is_file():
+        raise BenchError(f"--baseline {source}: no edgesync/cli.py there")
+    script = work / "baseline-edgesync"
+    script.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(source.resolve())!r})\n"
+        "from edgesync.cli import main\n"
+        "sys.exit(main())\n"
+    )
+    return [sys.executable, str(script)]
 
 
 def parse_ints(text: str) -> list[int]:
@@ -762,6 +816,14 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="stop an `edgesync diff` of the cpu rows after this many seconds and show "
         "lower bounds (0: no limit; default 60)",
     )
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also run the edgesync of this source tree (e.g. `git archive main | tar -x -C "
+        "DIR`), interleaved with the current one: a 'before' column and es/before ratios",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args(argv)
@@ -783,6 +845,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         cpu_timeout=args.cpu_timeout or None,
         keep=args.keep,
         verbose=args.verbose,
+        baseline=args.baseline,
     )
 
 
@@ -803,6 +866,7 @@ class Settings:
     cpu_timeout: float | None
     keep: bool
     verbose: bool
+    baseline: Path | None = None
 
     def reps_for_cpu(self, n: int) -> int:
         if self.cpu_reps is not None:
@@ -843,7 +907,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         ensure_tools()
         work = Path(tempfile.mkdtemp(prefix="edgesync-bench-"))
         try:
-            with bench_setup(work, settings.rtts, settings.reps, verbose=settings.verbose) as bench:
+            with bench_setup(
+                work,
+                settings.rtts,
+                settings.reps,
+                verbose=settings.verbose,
+                baseline=settings.baseline,
+            ) as bench:
                 rows = measure(bench, settings)
         finally:
             if settings.keep:

@@ -1,39 +1,162 @@
-"""The root command: global options, and the one place errors become exit codes."""
+"""The root command: global options, and the one place errors become exit codes.
+
+Command modules are imported when their command runs (or shows its own help):
+`edgesync --version` and `edgesync --help` import typer and nothing heavy —
+no paramiko, rich tables, PyYAML, GitPython or the resolver. The root help's
+one-line summaries come from `COMMANDS`; a test keeps them equal to the
+commands' docstrings.
+"""
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
-import traceback
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from edgesync import __version__
-from edgesync.commands.check import check
-from edgesync.commands.diff import diff
-from edgesync.commands.history import history
-from edgesync.commands.init import init
-from edgesync.commands.lock import lock_app
-from edgesync.commands.logs import logs
-from edgesync.commands.ls import ls
-from edgesync.commands.push import push
-from edgesync.commands.repair import repair
-from edgesync.commands.restart import restart
-from edgesync.commands.rollback import rollback
-from edgesync.commands.secrets import secrets_app
-from edgesync.commands.status import status
-from edgesync.context import Options
 from edgesync.errors import Declined, EdgesyncError
-from edgesync.output import Output
 from edgesync.remote import credentials
+
+if TYPE_CHECKING:
+    from edgesync.output import Output
+
+# name -> (module, attribute, the first paragraph of its help), in `--help` order.
+# The attribute is a command function, or a typer.Typer for a group of subcommands.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("init", "init", "Write a commented edgesync.yaml for this repository."),
+    "diff": ("diff", "diff", "Compare local functions with the server, by content."),
+    "ls": ("ls", "ls", "List functions locally and on the server, side by side."),
+    "push": (
+        "push",
+        "push",
+        "Upload what differs, atomically; restart the service; show the pushed functions' logs.",
+    ),
+    "logs": ("logs", "logs", "Show the functions service's logs, filtered here."),
+    "history": ("history", "history", "Show the releases recorded on the server, newest first."),
+    "rollback": (
+        "rollback",
+        "rollback",
+        "Restore the server to the state before a release, undoing every later release too.",
+    ),
+    "repair": ("repair", "repair", "Put edgesync's state on the server back in order."),
+    "restart": (
+        "restart",
+        "restart",
+        "Restart the functions service and show its logs while it boots.",
+    ),
+    "check": (
+        "check",
+        "check",
+        "Check that each function can be deployed and loads, without a server.",
+    ),
+    "status": (
+        "status",
+        "status",
+        "Request the functions on the server now: up, boot error or no answer, with latency.",
+    ),
+    "lock": ("lock", "lock_app", "Inspect or clear the server's deploy lock."),
+    "secrets": (
+        "secrets",
+        "secrets_app",
+        "The functions' secrets on the server (names and digests shown, values never).",
+    ),
+}
+
+
+def load_command(name: str, *, markup: Any = None) -> Any:
+    """The click command `name`, built from its module in `edgesync.commands` (imported now)."""
+    module_name, attribute, _ = COMMANDS[name]
+    target = getattr(importlib.import_module(f"edgesync.commands.{module_name}"), attribute)
+    holder = typer.Typer()
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+        command: Any = typer.main.get_group_from_info(
+            holder.registered_groups[0],
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            suggest_commands=app.suggest_commands,
+            rich_markup_mode=markup,
+        )
+    else:
+        holder.command(name)(target)
+        command = typer.main.get_command_from_info(
+            holder.registered_commands[0],
+            pretty_exceptions_short=app.pretty_exceptions_short,
+            rich_markup_mode=markup,
+        )
+    tidy_help(command)
+    return command
+
+
+class LazyCommands(Mapping[str, Any]):
+    """The root group's commands by name, each imported and built on first use."""
+
+    def __init__(self, markup: Any) -> None:
+        self.markup = markup
+        self.loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in COMMANDS:
+            raise KeyError(name)
+        if name not in self.loaded:
+            self.loaded[name] = load_command(name, markup=self.markup)
+        return self.loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(TyperGroup):
+    """The root group: lists its commands without importing them.
+
+    Listing them (`--help`, shell completion) uses stand-ins that carry the name
+    and the summary from `COMMANDS`; running a command, or asking for its own
+    help, imports its module.
+    """
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = LazyCommands(self.rich_markup_mode)  # type: ignore[assignment]
+        self.listing = 0
+
+    def list_commands(self, ctx: Any) -> list[str]:  # noqa: ARG002 - click's signature
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:  # noqa: ARG002 - click's signature
+        if cmd_name not in COMMANDS:
+            return None
+        if self.listing and cmd_name not in self.commands.loaded:  # type: ignore[attr-defined]
+            return typer.core.TyperCommand(name=cmd_name, help=COMMANDS[cmd_name][2])
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self.listing += 1
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self.listing -= 1
+
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        self.listing += 1
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self.listing -= 1
+
 
 app = typer.Typer(
     name="edgesync",
     help="Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH.",
     no_args_is_help=True,
     add_completion=True,
+    cls=LazyGroup,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -86,6 +209,8 @@ def root(
     ] = False,
 ) -> None:
     """Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH."""
+    from edgesync.context import Options  # config, yaml, the local tree: only for a command
+
     _setup_logging(verbose)
     ctx.obj = Options(
         config_path=config,
@@ -94,21 +219,6 @@ def root(
         quiet=quiet,
         accept_new_host_key=accept_new_host_key,
     )
-
-
-app.command("init")(init)
-app.command("diff")(diff)
-app.command("ls")(ls)
-app.command("push")(push)
-app.command("logs")(logs)
-app.command("history")(history)
-app.command("rollback")(rollback)
-app.command("repair")(repair)
-app.command("restart")(restart)
-app.command("check")(check)
-app.command("status")(status)
-app.add_typer(lock_app, name="lock")
-app.add_typer(secrets_app, name="secrets")
 
 
 # Global options are accepted after the command too (`edgesync push -t staging`).
@@ -130,7 +240,7 @@ def hoist_global_options(argv: list[str], root: Any) -> list[str]:
     command = root
     end = i
     while end < len(argv) and argv[end] in getattr(command, "commands", {}):
-        command = command.commands[argv[end]]
+        command = command.commands[argv[end]]  # imports that command's module (it runs next)
         end += 1
     end = max(end, i + 1)
     valued = {
@@ -163,15 +273,21 @@ def hoist_global_options(argv: list[str], root: Any) -> list[str]:
 
 
 def tidy_help(command: Any) -> None:
-    """No `<bool>` beside flags and no `<list[str]>` beside arguments in --help."""
+    """No `<bool>` beside flags and no `<list[str]>` beside arguments in --help.
+
+    Subcommands that are not loaded yet get it when they are (`load_command`).
+    """
     for param in command.params:
         if getattr(param, "is_flag", False) or param.param_type_name == "argument":
             param.display_type_rich = lambda ctx: None  # noqa: ARG005 - typer's signature
-    for sub in getattr(command, "commands", {}).values():
+    subs = getattr(command, "commands", {})
+    for sub in subs.loaded.values() if isinstance(subs, LazyCommands) else subs.values():
         tidy_help(sub)
 
 
 def _setup_logging(verbose: bool) -> None:
+    import logging
+
     # paramiko logs transport trouble itself; we report it as one clear line.
     logging.getLogger("paramiko").addHandler(logging.NullHandler())
     logging.getLogger("paramiko").propagate = verbose
@@ -192,16 +308,16 @@ def run(argv: list[str] | None = None) -> int:
     credentials.take_env_key()  # out of the environment before git or anything else runs
     command = typer.main.get_command(app)
     tidy_help(command)
-    out = Output()
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
-    verbose = "-v" in args or "--verbose" in args
+    verbose = False
     try:
+        args = hoist_global_options(list(sys.argv[1:] if argv is None else argv), command)
+        verbose = "-v" in args or "--verbose" in args
         rv = command.main(args=args, prog_name="edgesync", standalone_mode=False)
     except Declined as e:  # the user said no: not an error, but not a success either
-        out.info(e.message)
+        _output().info(e.message)
         return e.exit_code
     except EdgesyncError as e:
-        out.error(e.message, e.hint)
+        _output().error(e.message, e.hint)
         return e.exit_code
     except typer.Exit as e:
         return int(e.exit_code)
@@ -210,17 +326,26 @@ def run(argv: list[str] | None = None) -> int:
         if show is not None:
             show(file=sys.stderr)
         else:
-            out.error(e.format_message())
+            _output().error(e.format_message())
         return e.exit_code
     except (KeyboardInterrupt, typer.Abort):
-        out.error("interrupted")
+        _output().error("interrupted")
         return 130
     except Exception as e:  # noqa: BLE001 - the last line of defence against tracebacks
         if verbose:
+            import traceback
+
             traceback.print_exc()
-        out.error(
+        _output().error(
             f"unexpected error: {type(e).__name__}: {e}",
             hint="this is a bug in edgesync; run again with -v for the traceback",
         )
         return 1
     return rv if isinstance(rv, int) else 0
+
+
+def _output() -> Output:
+    """Where the errors of `run` go (rich is imported only when there is one to show)."""
+    from edgesync.output import Output
+
+    return Output()

@@ -182,6 +182,7 @@ def function_states(
     deps: Mapping[str, Collection[str]],
 ) -> tuple[FunctionState, ...]:
     """Every function on either side (except `main`), with its deployment state."""
+    local_functions = frozenset(local_functions)
     # A server folder is a function when it holds an entry file, when it is one locally, or
     # when it is named like one and not shared code locally: without an entry file the
     # router answers it with a boot error (flagged below).
@@ -323,6 +324,7 @@ def push_selection(
     if names:
         return selection_for(names, deps)
     whole: dict[str, Collection[str] | None] = {}
+    skip = frozenset(skip)
     for name, kind in entry_names(local, remote).items():
         if name == ROUTER or name in skip:
             continue
@@ -363,6 +365,7 @@ def plan_push(
     into the new folder (`preserved_files` counts the regular files among them).
     `skip` leaves functions out of a push without names (blocked or disabled).
     """
+    local_functions = frozenset(local_functions)
     comp = compare(local, remote, push_selection(local, remote, names, deps, skip))
     whole = set(names) if names else None
     functions: list[ReplaceFunction] = []

@@ -12,6 +12,15 @@ from sandbox.server import SSHD
 from tests.helpers import Project, target_yaml
 
 
+@pytest.fixture(autouse=True, scope="session")
+def scan_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """edgesync's caches (the import scans) go to a folder of the session, not ~/.cache."""
+    folder = tmp_path_factory.mktemp("edgesync-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGESYNC_CACHE_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def sandbox_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """One sshd for the whole session; fails (never skips) when it cannot run."""

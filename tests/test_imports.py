@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from edgesync.local import imports
 from edgesync.local.imports import module_specifiers
 
 
@@ -119,3 +122,62 @@ def test_unterminated_constructs_do_not_crash() -> None:
 
 
 # --------------------------------------------------------------------------- graph
+
+
+# --------------------------------------------------------------------------- the fast path
+
+# Pieces of code that put imports, look-alikes in comments, strings, templates and regexes,
+# and unbalanced quotes, braces and slashes next to each other.
+PIECES = (
+    "import x from './a.ts';",
+    'import "./b.ts"',
+    "import('./c.ts')",
+    "import(`./d.ts`)",
+    "export * from './e.ts'",
+    'export {a, b} from "./f.ts"',
+    "export { a };",
+    "export type { T } from './t.ts'",
+    "export const from = 1;",
+    "// import x from './no.ts'\n",
+    "/* import './no2.ts' */",
+    "'import \"./no3.ts\"'",
+    "`${import('./g.ts')}`",
+    "`import './no4.ts'`",
+    "x = a / b / c;",
+    "r = /import '.\\/no5.ts'/g;",
+    "/re/gimport './h.ts'",
+    "import.meta.url",
+    "export /* import './no6.ts' */ {a} from './i.ts'",
+    "import x, {y as z} from /* c */ './j.ts'",
+    "import /*c*/ './k.ts'",
+    "import(\n  './l.ts'\n)",
+    "export default from './m.ts'",
+    "return /x/.test(y)",
+    "a = b\n/x/g.exec(c)",
+    "import type X = require('./n.ts')",
+    "import x from\n'./o.ts'",
+    "async function f() { await import('./p.ts') }",
+    "import json from './q.json' with { type: 'json' }",
+    *("\n", " ", "{", "}", "(", ")", "'", '"', "`", "/", "*", "${", "import", "export", "from"),
+)
+
+
+def full_lexer(source: str) -> tuple[tuple[int, str], ...]:
+    """module_specifiers without its shortcut: the whole source masked."""
+    masked, literals = imports._mask(source)
+    found = []
+    for m in imports._IMPORT.finditer(masked):
+        quote_at = m.start(m.lastgroup or 0)
+        if quote_at in literals:
+            found.append((source.count("\n", 0, quote_at) + 1, literals[quote_at]))
+    return tuple(found)
+
+
+def test_lexing_stops_after_the_last_import_without_missing_one() -> None:
+    """Masking stops after the last place an import can start: same result as masking all."""
+    rng = random.Random(14)
+    for _ in range(4000):
+        source = "".join(
+            rng.choice(PIECES) + rng.choice(("", " ", "\n", ";")) for _ in range(rng.randint(1, 25))
+        )
+        assert module_specifiers(source) == full_lexer(source), source

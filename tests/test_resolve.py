@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import random
 import textwrap
 from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 
+from edgesync.local import graph
 from edgesync.local.graph import (
     ImportMap,
     ImportMapError,
@@ -397,3 +399,18 @@ def test_importers_and_laziness(tmp_path: Path) -> None:
         "_shared/test-helpers.ts": frozenset(),
         "deno.json": {"a", "b", "c"},
     }
+
+
+def test_plain_paths_join_as_the_segment_by_segment_url_rules() -> None:
+    """The shortcut for paths with nothing to decode gives what the URL rules give."""
+    rng = random.Random(7)
+    segments = ["a", "b", ".", "..", "", "x.ts", "...", ".hidden", "%2e", "c%20d", "\\", "e"]
+    for _ in range(20000):
+        base = "/" + "/".join(rng.choice(["r", "s", ".cfg", "", "t", ".", ".."]) for _ in range(4))
+        raw = ("/" if rng.random() < 0.2 else "") + "/".join(
+            rng.choice(segments) for _ in range(rng.randint(0, 5))
+        )
+        assert graph._join(base, raw) == graph._join_decoding(base, raw.replace("\\", "/")), (
+            base,
+            raw,
+        )

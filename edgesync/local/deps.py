@@ -12,20 +12,38 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from edgesync.local import scancache
 from edgesync.local.graph import FunctionGraph, Problem, Resolver
 from edgesync.local.tree import LocalTree
-from edgesync.manifest import ROUTER
+from edgesync.manifest import ROUTER, top_of
 
 
 def resolver(tree: LocalTree) -> Resolver:
-    """The tree's resolver, made once (it caches parsed files and graphs)."""
+    """The tree's resolver, made once (it caches parsed files and graphs), with the
+    import scans of earlier runs (`scancache`)."""
     cached = tree.cache.get("resolver")
     if isinstance(cached, Resolver):
         return cached
     toml = tree.root.parent / "config.toml"
-    made = Resolver(tree.root, tree.manifest.files.keys(), toml if toml.is_file() else None)
+    files = tree.manifest.files
+    made = Resolver(
+        tree.root,
+        files.keys(),
+        toml if toml.is_file() else None,
+        scanned=scancache.load(tree.root),
+        hashes={path: entry.sha256 for path, entry in files.items()},
+    )
     tree.cache["resolver"] = made
     return made
+
+
+def save_scans(tree: LocalTree) -> None:
+    """Keep what the resolver scanned for the next run (when it scanned anything new)."""
+    made = tree.cache.get("resolver")
+    if isinstance(made, Resolver) and made.newly_scanned:
+        hashes = {entry.sha256 for entry in tree.manifest.files.values()}
+        scancache.save(tree.root, made.scanned, hashes)
+        made.newly_scanned = 0
 
 
 def graph(tree: LocalTree, name: str) -> FunctionGraph:
@@ -41,7 +59,9 @@ def outside(g: FunctionGraph) -> frozenset[str]:
 
 def all_dependencies(tree: LocalTree, names: Iterable[str]) -> dict[str, frozenset[str]]:
     """For each named local function, the files it loads from outside its folder."""
-    return {n: outside(graph(tree, n)) for n in names if n in tree.functions}
+    found = {n: outside(graph(tree, n)) for n in names if n in tree.function_names}
+    save_scans(tree)
+    return found
 
 
 @dataclass(frozen=True)
@@ -66,10 +86,11 @@ def blocked(tree: LocalTree, names: Iterable[str]) -> dict[str, Blocked]:
     """The named local functions whose code cannot be deployed as it is."""
     out = {}
     for name in names:
-        if name in tree.functions:
+        if name in tree.function_names:
             g = graph(tree, name)
             if g.problems:
                 out[name] = Blocked(name, g.problems)
+    save_scans(tree)
     return out
 
 
@@ -77,7 +98,7 @@ def notes(tree: LocalTree, names: Iterable[str]) -> list[str]:
     """Notes about settings the self-hosted server ignores (config.toml, import maps)."""
     out: list[str] = []
     for name in names:
-        if name in tree.functions:
+        if name in tree.function_names:
             out += [f"{name}: {n}" for n in graph(tree, name).notes]
     return list(dict.fromkeys(out))
 
@@ -85,7 +106,7 @@ def notes(tree: LocalTree, names: Iterable[str]) -> list[str]:
 def disabled(tree: LocalTree, names: Iterable[str]) -> list[str]:
     """Functions `[functions.NAME] enabled = false` in config.toml turns off."""
     r = resolver(tree)
-    return [n for n in names if n in tree.functions and not r.enabled(n)]
+    return [n for n in names if n in tree.function_names and not r.enabled(n)]
 
 
 def affected(
@@ -94,22 +115,23 @@ def affected(
     """Local functions (except `main`) whose loaded code includes any of `changed`."""
     names = functions if functions is not None else tree.functions
     changed_set = set(changed)
+    changed_tops = {top_of(p) for p in changed_set if "/" in p}
     out = []
     for name in names:
-        if name == ROUTER or name not in tree.functions:
+        if name == ROUTER or name not in tree.function_names:
             continue
-        g = graph(tree, name)
-        own = name + "/"
-        if any(p.startswith(own) for p in changed_set) or changed_set & g.files:
+        if name in changed_tops or not changed_set.isdisjoint(graph(tree, name).files):
             out.append(name)
+    save_scans(tree)
     return tuple(sorted(out))
 
 
 def importers_of(tree: LocalTree, changed: Collection[str]) -> Mapping[str, tuple[str, ...]]:
     """For each changed file outside function folders, the functions that load it."""
-    out: dict[str, tuple[str, ...]] = {}
-    for path in changed:
-        users = [n for n in tree.functions if n != ROUTER and path in outside(graph(tree, n))]
-        if users:
-            out[path] = tuple(sorted(users))
-    return out
+    wanted = set(changed)
+    users: dict[str, list[str]] = {}
+    for name in tree.functions:
+        if name != ROUTER:
+            for path in wanted & outside(graph(tree, name)):
+                users.setdefault(path, []).append(name)
+    return {path: tuple(sorted(users[path])) for path in changed if path in users}

@@ -34,14 +34,16 @@ extension probing (`./x` never means `./x.ts`). Remote specifiers (`npm:`, `jsr:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
 import re
 import sys
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -102,7 +104,7 @@ class FunctionGraph:
     notes: tuple[str, ...]
     import_map: str | None = None  # the chosen map ("deno.json", "import_map.json", ...)
 
-    @property
+    @cached_property
     def files(self) -> frozenset[str]:
         """Every local file this function needs on the server."""
         return self.modules | self.config_files | self.static_files
@@ -116,6 +118,10 @@ class _Import:
     line: int
     specifier: str
     json_ok: bool  # a static import carrying `with { type: "json" }`, or a dynamic import
+
+
+Imports = tuple[_Import, ...]  # what `scan_imports` finds in one file
+Import = _Import
 
 
 _TRIPLE_SLASH = re.compile(r"""///\s*<reference\s+(?:path|types)\s*=\s*(['"])(.*?)\1""")
@@ -218,6 +224,13 @@ def _join(base_dir: str, raw_path: str) -> str:
     trailing '/' is kept, and each segment is percent-decoded.
     """
     raw_path = raw_path.replace("\\", "/")  # file: is a special scheme
+    if "%" not in raw_path and "/./" not in base_dir + "/" and "/../" not in base_dir + "/":
+        return _join_plain(base_dir, raw_path)
+    return _join_decoding(base_dir, raw_path)
+
+
+def _join_decoding(base_dir: str, raw_path: str) -> str:
+    """`_join`, segment by segment (any path: `%2e` segments, percent-encoding)."""
     if raw_path.startswith("/"):
         out: list[str] = []
     else:
@@ -237,6 +250,16 @@ def _join(base_dir: str, raw_path: str) -> str:
             out.append(unquote(segment))
             trailing = False
     return "/" + "/".join(out) + ("/" if trailing and out else "")
+
+
+def _join_plain(base_dir: str, raw_path: str) -> str:
+    """`_join` for a path with nothing to decode, against a folder without dot segments."""
+    joined = posixpath.normpath(raw_path if raw_path.startswith("/") else f"{base_dir}/{raw_path}")
+    if joined.startswith("//"):  # POSIX keeps two leading slashes; a URL path does not
+        joined = "/" + joined.lstrip("/")
+    if raw_path.rsplit("/", 1)[-1] in ("", ".", "..") and joined != "/":
+        joined += "/"
+    return joined
 
 
 def _parse_url_like(specifier: str, base_file: str) -> str | None:
@@ -503,14 +526,29 @@ class _BuiltMap:
 class Resolver:
     """Resolves functions of one functions folder; caches per file and per map."""
 
-    def __init__(self, root: Path, files: Collection[str], config_toml: Path | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        files: Collection[str],
+        config_toml: Path | None,
+        *,
+        scanned: MutableMapping[str, tuple[_Import, ...]] | None = None,
+        hashes: Mapping[str, str] | None = None,
+    ) -> None:
         """`root`: the functions folder; `files`: every file edgesync keeps (relative
         paths, already filtered by ignore rules); `config_toml`: supabase/config.toml or None.
+
+        `scanned` maps a file's sha256 to the imports `scan_imports` found in it (from an
+        earlier run: `scancache.py`); with `hashes` (path -> sha256, from the tree scan) a
+        file found there is not read again. What is scanned here is added to it.
         """
         self.root = os.path.abspath(root)
         self._prefix = self.root + "/"
         self.files = frozenset(files)
         self.config_toml = os.path.abspath(config_toml) if config_toml else None
+        self.scanned = scanned if scanned is not None else {}
+        self.newly_scanned = 0  # entries added to `scanned` since it was last saved
+        self._hashes = hashes or {}
         self._imports: dict[str, tuple[_Import, ...]] = {}
         self._maps: dict[str, _BuiltMap] = {}
         self._discovery: dict[str, tuple[str, ...]] = {}
@@ -799,12 +837,19 @@ class Resolver:
     def _imports_of(self, rel: str) -> tuple[_Import, ...]:
         cached = self._imports.get(rel)
         if cached is None:
-            try:
-                with open(posixpath.join(self.root, rel), "rb") as f:
-                    source = f.read().decode("utf-8", errors="replace")
-            except OSError:
-                source = ""
-            cached = self._imports[rel] = scan_imports(source)
+            known = self._hashes.get(rel)
+            cached = self.scanned.get(known) if known is not None else None
+            if cached is None:
+                try:
+                    with open(posixpath.join(self.root, rel), "rb") as f:
+                        data = f.read()
+                except OSError:
+                    data = b""
+                cached = scan_imports(data.decode("utf-8", errors="replace"))
+                if data:  # keyed by what was read (the file may have changed since the scan)
+                    self.scanned[hashlib.sha256(data).hexdigest()] = cached
+                    self.newly_scanned += 1
+            self._imports[rel] = cached
         return cached
 
     # ----------------------------------------------------------- functions

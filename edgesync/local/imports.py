@@ -35,6 +35,18 @@ _IMPORT = re.compile(
     )""",
     re.X,
 )
+# The same statements matched on the raw source, comments allowed wherever `_IMPORT` allows
+# blanks: every place `_IMPORT` matches once the source is masked is one of these (they may
+# also start inside strings and comments, and have no lookbehind: a regex literal's flags
+# are blanked by the mask). Lexing can stop after the last of them (see `_mask`).
+_COMMENT = r"(?:/\*[\s\S]*?\*/|//[^\n]*)"
+_FROM = rf"(?![\w$])(?:[\w$\s{{}},*]|{_COMMENT})*?(?<![\w$])from(?:\s|{_COMMENT})*['\"]"
+_CANDIDATE = {
+    "export": re.compile("export" + _FROM),
+    "import": re.compile(
+        rf"import(?:{_FROM}|(?:\s|{_COMMENT})*['\"]|(?:\s|{_COMMENT})*\((?:\s|{_COMMENT})*['\"`])"
+    ),
+}
 
 
 def _unescape(body: str) -> str:
@@ -61,11 +73,15 @@ def _operand_before(last: str, last_code: str) -> bool:
     return word is None or word.group() not in _KEYWORDS_BEFORE_EXPRESSION
 
 
-def _mask(source: str) -> tuple[str, dict[int, str]]:  # noqa: C901 - one lexer loop
+def _mask(source: str, until: int | None = None) -> tuple[str, dict[int, str]]:  # noqa: C901
     """Blank out comments, strings, templates and regex literals, keeping offsets.
 
     Returns the masked text and the value of every string literal and every
-    template without `${}` by the offset of its opening quote.
+    template without `${}` by the offset of its opening quote. With `until`, only
+    the text up to the first string, template or `/` that starts at or after
+    `until` (that one included) is masked and returned: an import statement
+    starting before `until` has its specifier there at the latest, since only
+    names, blanks, comments and `{},*` separate its keyword from it.
     """
     out: list[str] = []
     literals: dict[int, str] = {}
@@ -74,6 +90,7 @@ def _mask(source: str) -> tuple[str, dict[int, str]]:  # noqa: C901 - one lexer 
     last = ""  # the last significant character of code
     last_code = ""  # the last stretch of code, right-stripped (for the word before a '/')
     pos, n = 0, len(source)
+    stop = n if until is None else until
 
     def template(start: int, quote_at: int | None) -> int:
         # `start` is just after "`" or after the "}" closing a substitution.
@@ -154,7 +171,24 @@ def _mask(source: str) -> tuple[str, dict[int, str]]:  # noqa: C901 - one lexer 
                 out.append("/" + " " * (regex.end() - i - 1))
                 pos = regex.end()
                 last = last_code = ")"  # a regex literal is an operand
+        if i >= stop and c in "'\"`/" and not source.startswith(("//", "/*"), i):
+            break
     return "".join(out), literals
+
+
+def _last_candidate(source: str) -> int:
+    """Where the last `_CANDIDATE` starts (looked for from the end), or -1."""
+    imports, exports = source.rfind("import"), source.rfind("export")
+    while imports >= 0 or exports >= 0:
+        if imports > exports:
+            if _CANDIDATE["import"].match(source, imports):
+                return imports
+            imports = source.rfind("import", 0, imports + 5)  # the one before
+        else:
+            if _CANDIDATE["export"].match(source, exports):
+                return exports
+            exports = source.rfind("export", 0, exports + 5)
+    return -1
 
 
 def module_specifiers(source: str) -> tuple[tuple[int, str], ...]:
@@ -166,7 +200,10 @@ def module_specifiers(source: str) -> tuple[tuple[int, str], ...]:
     """
     if "import" not in source and "export" not in source:
         return ()
-    masked, literals = _mask(source)
+    last = _last_candidate(source)
+    if last < 0:
+        return ()
+    masked, literals = _mask(source, until=last)
     found: list[tuple[int, str]] = []
     line, counted = 1, 0
     for m in _IMPORT.finditer(masked):

@@ -13,6 +13,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +167,11 @@ class LocalTree:
     rules: ExcludeRules = field(default_factory=ExcludeRules, compare=False)
     # Analyses of the tree (the import graph), computed on first use: the tree never changes.
     cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @cached_property
+    def function_names(self) -> frozenset[str]:
+        """`functions` as a set, for membership tests."""
+        return frozenset(self.functions)
 
 
 def display_root(root: Path) -> str:

@@ -1,0 +1,114 @@
+"""Start-up: `--version` and `--help` import no command module and nothing heavy.
+
+Checked with `python -X importtime` in a fresh interpreter, which names every
+module the run imported; the time itself is measured by `make bench`, not here.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer
+
+from edgesync import cli
+
+# Never imported by `--version` or `--help`: the SSH stack, YAML, git, the command
+# modules and what they pull in (the local tree, the resolver, the remote layer).
+HEAVY = (
+    "paramiko",
+    "invoke",
+    "cryptography",
+    "yaml",
+    "git",
+    "edgesync.commands",
+    "edgesync.actions",
+    "edgesync.context",
+    "edgesync.config",
+    "edgesync.local",
+    "edgesync.output",
+    "edgesync.history",
+    "edgesync.plan",
+)
+
+
+ENV = {"PATH": "/usr/bin:/bin", "COLUMNS": "100", "NO_COLOR": "1"}
+# Runs edgesync like its console script, then names every module in sys.modules
+# (importtime does not see modules loaded through importlib.import_module).
+RUN_AND_LIST = """
+import sys
+from pathlib import Path
+from edgesync.cli import run
+code = run(sys.argv[1:])
+print("\\0MODULES", *sorted(sys.modules))
+sys.exit(code)
+"""
+
+
+def imported_modules(*args: str) -> set[str]:
+    """Every module a fresh `edgesync ARGS` imports (`python -X importtime`, and sys.modules)."""
+    r = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", RUN_AND_LIST, *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    timed = {
+        line.rsplit("|", 1)[1].strip()
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+    assert "typer" in timed  # importtime did report
+    listed = r.stdout.rsplit("\0MODULES", 1)[1].split()
+    return timed | set(listed)
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-h"]])
+def test_version_and_help_import_nothing_heavy(args: list[str]) -> None:
+    modules = imported_modules(*args)
+    heavy = sorted(m for m in modules if m.split(".")[0] in HEAVY or m.startswith(HEAVY))
+    assert heavy == [], f"edgesync {' '.join(args)} imported {heavy}"
+
+
+def test_version_imports_no_rich() -> None:
+    assert not any(m.split(".")[0] == "rich" for m in imported_modules("--version"))
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    modules = imported_modules("lock", "--help")
+    commands = {m for m in modules if m.startswith("edgesync.commands.")}
+    assert commands == {"edgesync.commands.lock", "edgesync.commands._common"}
+    assert "paramiko" not in modules  # the SSH stack comes with a connection only
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_root_help_summaries_are_the_commands_own(name: str) -> None:
+    """The summaries `edgesync --help` shows without importing a command match its help."""
+    real = cli.load_command(name)
+    stand_in = typer.core.TyperCommand(name=name, help=cli.COMMANDS[name][2])
+    assert real.help.split("\n\n", 1)[0].replace("\n", " ") == cli.COMMANDS[name][2]
+    for limit in (30, 45, 60, 80, 120, 200):
+        assert stand_in.get_short_help_str(limit) == real.get_short_help_str(limit)
+
+
+def test_root_help_lists_every_command_in_order() -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "edgesync", "--help"], capture_output=True, text=True, env=ENV
+    )
+    assert r.returncode == 0
+    listed = [
+        line.split()[1]
+        for line in r.stdout.split("Commands", 1)[1].splitlines()
+        if line.startswith("│ ") and line.split()[1].isidentifier()
+    ]
+    assert listed == list(cli.COMMANDS)
+
+
+def test_every_command_module_is_registered() -> None:
+    """A new module in edgesync/commands/ needs its line in `cli.COMMANDS` to be reachable."""
+    folder = Path(cli.__file__).parent / "commands"
+    modules = {p.stem for p in folder.glob("*.py") if not p.stem.startswith("_")}
+    assert modules == {module for module, _, _ in cli.COMMANDS.values()}
