@@ -277,13 +277,15 @@ def test_cut_after_bytes_client_to_server(sink: _Server) -> None:
 
 def test_cut_after_bytes_server_to_client(talker: _Server) -> None:
     with Proxy("127.0.0.1", port(talker), cut_after_bytes=5000, cut_direction="s2c") as proxy:
-        with connect(proxy) as sock:
-            got = 0
-            sock.settimeout(5)
-            with pytest.raises(ConnectionResetError):
+        got, reset = 0, False
+        try:
+            with connect(proxy) as sock:  # the reset may even beat connect()'s return
+                sock.settimeout(5)
                 while data := sock.recv(65536):
                     got += len(data)
-                raise ConnectionResetError("closed without a reset")
+        except ConnectionResetError:
+            reset = True
+        assert reset, "the connection was closed, not reset"
         assert got <= 5000
         assert proxy.stats.bytes_s2c == 5000
         assert proxy.stats.cuts == 1

@@ -107,6 +107,7 @@ class _Pipe:
 
     def __init__(self, name: Literal["c2s", "s2c"]) -> None:
         self.name = name
+        self.counter = f"bytes_{name}"
         self.queue: collections.deque[tuple[float, bytes | object]] = collections.deque()
         self.out = bytearray()  # due, not yet accepted by dst
         self.queued = 0  # bytes in queue + out
@@ -132,6 +133,7 @@ class _Conn:
         self.last_dir: str | None = None
         self.stalled = False
         self.cut_pending_at: float | None = None  # a cut scheduled behind the last good bytes
+        self.masks: dict[str, int] = {"client": 0, "upstream": 0}  # what each socket waits for
         self.faulty = True  # the configured faults apply to this connection
         self.closed = False
 
@@ -203,7 +205,7 @@ class Proxy:
             self.slice = int(min(READ_SIZE, max(512, bandwidth_bytes_per_s * 0.005)))
 
         self._lock = threading.Lock()
-        self._stats = ProxyStats()
+        self._counts: collections.Counter[str] = collections.Counter()  # ProxyStats fields
         self._conns: dict[int, _Conn] = {}
         self._ids = itertools.count(1)
         self._commands: collections.deque[Callable[[], None]] = collections.deque()
@@ -283,13 +285,13 @@ class Proxy:
     def stats(self) -> ProxyStats:
         """A snapshot of the counters."""
         with self._lock:
-            return dataclasses.replace(self._stats, active=len(self._conns))
+            return ProxyStats(**self._counts, active=len(self._conns))
 
     def reset_stats(self) -> ProxyStats:
         """Return the counters and start them again from zero (open connections keep going)."""
         with self._lock:
-            before = dataclasses.replace(self._stats, active=len(self._conns))
-            self._stats = ProxyStats()
+            before = ProxyStats(**self._counts, active=len(self._conns))
+            self._counts = collections.Counter()
         return before
 
     def cut(self) -> None:
@@ -337,11 +339,9 @@ class Proxy:
         if wait:
             done.wait(timeout=10)
 
-    def _add(self, **deltas: int) -> None:
+    def _add(self, name: str, delta: int = 1) -> None:
         with self._lock:
-            self._stats = dataclasses.replace(
-                self._stats, **{k: getattr(self._stats, k) + v for k, v in deltas.items()}
-            )
+            self._counts[name] += delta
 
     # -- the loop
 
@@ -410,9 +410,7 @@ class Proxy:
             conn.connect_at = now + (3 * self.delay if self.handshake else 0.0)
             with self._lock:
                 self._conns[conn.id] = conn
-                self._stats = dataclasses.replace(
-                    self._stats, connections=self._stats.connections + 1
-                )
+                self._counts["connections"] += 1
             if self.cut_at_seconds is not None and conn.faulty:
                 self._timer(now + self.cut_at_seconds, conn)
             if conn.connect_at > now:
@@ -429,7 +427,7 @@ class Proxy:
         conn.connecting = True
         err = up.connect_ex(self.upstream)
         if err not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
-            self._add(upstream_failures=1)
+            self._add("upstream_failures")
             self._close_conn(conn, reset=True)
             return
         self._timer(time.monotonic() + CONNECT_TIMEOUT, conn)
@@ -441,7 +439,7 @@ class Proxy:
         err = conn.upstream.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         conn.connecting = False
         if err != 0:
-            self._add(upstream_failures=1)
+            self._add("upstream_failures")
             self._close_conn(conn, reset=True)
             return
         conn.connected = True
@@ -477,7 +475,7 @@ class Proxy:
     def _drop(self, conn: _Conn, pipe: _Pipe, data: bytes | None) -> None:
         """A partitioned (or doomed) connection: what arrives is lost, a close too."""
         if data:
-            self._add(dropped_bytes=len(data))
+            self._add("dropped_bytes", len(data))
             return
         pipe.read_eof = True
         if conn.c2s.read_eof and conn.s2c.read_eof:
@@ -496,14 +494,14 @@ class Proxy:
         """Schedule ``data`` for the other side; faults decide how much of it passes."""
         passing, fault = self._apply_limits(conn, pipe, len(data))
         if passing < len(data):
-            self._add(dropped_bytes=len(data) - passing)
+            self._add("dropped_bytes", len(data) - passing)
         data = data[:passing]
         if data:
             if pipe.name == "s2c" and conn.last_dir == "c2s":
-                self._add(round_trips=1)
+                self._add("round_trips")
             conn.last_dir = pipe.name
             pipe.passed += len(data)
-            self._add(**{f"bytes_{pipe.name}": len(data)})
+            self._add(pipe.counter, len(data))
             self._enqueue(pipe, data, now)
             self._write(conn, pipe)
             if conn.closed:
@@ -591,7 +589,7 @@ class Proxy:
             if conn.closed:
                 return
         if conn.connecting and now >= conn.connect_at + CONNECT_TIMEOUT:
-            self._add(upstream_failures=1)
+            self._add("upstream_failures")
             self._close_conn(conn, reset=True)
             return
         for pipe in (conn.c2s, conn.s2c):
@@ -647,18 +645,20 @@ class Proxy:
             if sock is None:
                 continue
             mask = self._mask(conn, role)
-            registered = self._selector.get_map().get(sock)
+            before = conn.masks[role]
+            if mask == before:
+                continue
             try:
                 if mask == 0:
-                    if registered is not None:
-                        self._selector.unregister(sock)
-                elif registered is None:
+                    self._selector.unregister(sock)
+                elif before == 0:
                     self._selector.register(sock, mask, (conn.id, role))
-                elif registered.events != mask:
+                else:
                     self._selector.modify(sock, mask, (conn.id, role))
             except (ValueError, KeyError, OSError):
                 self._close_conn(conn, reset=True)
                 return
+            conn.masks[role] = mask
 
     def _mask(self, conn: _Conn, role: str) -> int:
         """The selector events one socket of ``conn`` waits for."""
@@ -681,7 +681,7 @@ class Proxy:
         if conn.stalled:
             return
         conn.stalled = True
-        self._add(stalls=1)
+        self._add("stalls")
         # what was already in flight is still delivered; nothing read from now on is
         self._update_interest(conn)
 
@@ -690,7 +690,7 @@ class Proxy:
             self._stall(conn)
 
     def _cut(self, conn: _Conn) -> None:
-        self._add(cuts=1)
+        self._add("cuts")
         self._close_conn(conn, reset=True)
 
     def _cut_all(self) -> None:
