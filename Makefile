@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install sshd test demo demo-down lint typecheck check bench clean
+.PHONY: install sshd test demo demo-down lint typecheck check bench faults clean
 
 $(STAMP): pyproject.toml
 	@echo "installing edgesync and its dev tools into $(VENV) (log: $(VENV)/install.log)"
@@ -62,6 +62,13 @@ check: lint test
 
 bench: install sshd
 	$(BIN)/python bench/diff_bench.py
+
+# Fault injection against the sandbox: 200 kill points (client SIGKILL, connection cuts, SIGKILL
+# of each server process), the concurrency matrix and disk full on a tmpfs (skipped with the
+# reason where mounting is not permitted). FAULTS_ARGS adds options, e.g. --seed 3 or --jobs 1.
+FAULTS_ARGS ?=
+faults: install sshd
+	$(BIN)/python -m faults --kill-points 200 --concurrency --disk-full --jobs 2 $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

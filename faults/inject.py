@@ -19,7 +19,8 @@ from tools.netproxy import Direction, Proxy
 SLOW_MV_SECONDS = 0.02
 PROXY_DELAY_MS = 2.0
 PROXY_BANDWIDTH = 4_000_000  # bytes per second, each way
-POLL = 0.01
+POLL = 0.01  # while a kill is pending, or calibrating
+IDLE_POLL = 0.05
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Monitor(threading.Thread):
         self.started = started
         self.role = role
         self.delay = delay
+        self.calibrating = role is None
         self.windows = Windows()
         self.result = ""  # what happened to the kill
         self.landed = False
@@ -70,9 +72,10 @@ class Monitor(threading.Thread):
                 self.windows.first.setdefault(role, now)
                 self.windows.last[role] = now
                 self._pids.setdefault(role, proc.pid)
-            if self.role is not None and not self.result:
+            pending = self.role is not None and not self.result
+            if pending:
                 self._maybe_kill(roles, now)
-            self._halt.wait(POLL)
+            self._halt.wait(POLL if pending or self.calibrating else IDLE_POLL)
 
     def _maybe_kill(self, roles: dict[str, procs.Proc], now: float) -> None:
         assert self.role is not None

@@ -77,9 +77,7 @@ def run_suite(opts: Options, log: Callable[[str], None] = print) -> Result:
         first = suites[0]
         if points:
             say("calibrating (one clean run per scope through the proxy, slow mv)")
-            first.calibrate([s for s in scope_names if s in IMAGES])
-            for other in suites[1:]:
-                other.calibration = dict(first.calibration)
+            _calibrate(suites, [s for s in scope_names if s in IMAGES])
             cases = [*first.place(points), *[c for c in cases if c not in points]]
             if opts.only:
                 cases = [c for c in cases if c.index in opts.only]
@@ -117,7 +115,8 @@ def _start(
             rigs.append(rig)
             rig.start()
             suite = Suite(rig, say)
-            suite.prepare(images)
+            if i == 1:
+                suite.prepare(images)
             suites.append(suite)
         except BaseException as e:  # re-raised below, in the caller's thread
             errors.append(e)
@@ -129,7 +128,37 @@ def _start(
         t.join()
     if errors:
         raise errors[0]
-    return sorted(suites, key=lambda s: str(s.rig.root))
+    suites.sort(key=lambda s: str(s.rig.root))
+    for other in suites[1:]:  # the images hold no absolute path: every rig can use them
+        other.rig.images.rmdir()
+        shutil.copytree(suites[0].rig.images, other.rig.images, symlinks=True)
+        other.base_ids = dict(suites[0].base_ids)
+    return suites
+
+
+def _calibrate(suites: list[Suite], names: list[str]) -> None:
+    """Calibrate the scopes, spread over the rigs; every suite gets every calibration."""
+    errors: list[BaseException] = []
+
+    def work(suite: Suite, mine: list[str]) -> None:
+        try:
+            suite.calibrate(mine)
+        except BaseException as e:  # re-raised below
+            errors.append(e)
+
+    threads = [
+        threading.Thread(target=work, args=(suite, names[i :: len(suites)]))
+        for i, suite in enumerate(suites)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    merged = {k: v for suite in suites for k, v in suite.calibration.items()}
+    for suite in suites:
+        suite.calibration = dict(merged)
 
 
 def _planned_cases(opts: Options) -> tuple[list[Case], list[Case]]:

@@ -17,6 +17,7 @@ from faults.rig import Rig, Run, ServerState
 from faults.workload import FUNCTIONS, NEW_FUNCTION
 
 QUIESCE_SECONDS = 90.0
+WINDOW_SHARE = 0.95  # kill points spread over this share of a calibrated window (runs vary)
 
 # Share of the kill points per kind, and the scopes each kind cycles through.
 WEIGHTS = {
@@ -186,14 +187,15 @@ class Suite:
         cases = []
         for c in points:
             cal = self.calibration[c.scope]
+            f = c.fraction * WINDOW_SHARE
             if c.kind == "client-kill":
-                point = f"{c.fraction * cal.seconds:.3f}"
+                point = f"{f * cal.seconds:.3f}"
             elif c.kind.startswith("cut-"):
                 total = cal.bytes_c2s if c.kind == "cut-c2s" else cal.bytes_s2c
-                point = str(max(1, int(c.fraction * total)))
+                point = str(max(1, int(f * total)))
             else:
                 life = cal.windows.lifetime(c.kind.removeprefix("server-")) or 0.5
-                point = f"{c.fraction * life:.3f}"
+                point = f"{f * life:.3f}"
             cases.append(Case(c.index, c.kind, c.scope, point, c.fraction))
         return cases
 
