@@ -94,6 +94,30 @@ def _entries(
     return old_fns, new_fns, broken
 
 
+def _parents(paths: Iterable[str]) -> set[str]:
+    out: set[str] = set()
+    for p in paths:
+        parts = p.split("/")[:-1]
+        out.update("/".join(parts[: i + 1]) for i in range(len(parts)))
+    return out
+
+
+def _stray_folders(
+    folders: Iterable[str], managed: Hashes, before: Hashes, after: Hashes, whole: str
+) -> list[str]:
+    """Empty folders no version has (nested `fn/fn/`, leftovers of an undone new function)."""
+    expected = _parents([*before, *after])
+    if whole != "half":  # a whole state has the folders of its own version only (at the top)
+        mine = before if whole == "old" else after
+        expected -= {top(p) for p in (*before, *after)} - {top(p) for p in mine}
+    out = []
+    for folder in sorted(folders):
+        if top(folder) in FIXED_TOPS or folder in expected or under(managed, folder):
+            continue
+        out.append(f"stray empty folder {folder}/ on the server")
+    return out
+
+
 def shape(
     files: Mapping[str, str],
     folders: Iterable[str],
@@ -108,11 +132,8 @@ def shape(
         broken.append(f"main/ or .env changed: {', '.join(changed[:3])}")
     old_fns, new_fns, problems = _entries(managed, before, after)
     broken += problems
-    tops = {top(p) for p in (*before, *after)} | set(FIXED_TOPS)
-    for folder in sorted(folders):
-        if "/" not in folder and folder not in tops and not under(managed, folder):
-            broken.append(f"stray empty folder {folder}/ on the server")
     whole = "old" if managed == before else "new" if managed == after else "half"
+    broken += _stray_folders(folders, managed, before, after, whole)
     detail = ""
     if whole == "half":
         scope = Scope("", (), "", before, after)
