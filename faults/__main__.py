@@ -14,6 +14,7 @@ from pathlib import Path
 from faults import report
 from faults.model import KINDS
 from faults.run import Options, run_suite
+from faults.suite import PUSH_SCOPES
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -37,6 +38,11 @@ def parse(argv: list[str] | None) -> tuple[Options, Path | None]:
     )
     p.add_argument("--only", type=_ints, default=(), metavar="N,N", help="only these case numbers")
     p.add_argument("--kinds", default="", help=f"comma-separated subset of: {', '.join(KINDS)}")
+    p.add_argument(
+        "--scopes",
+        default=",".join(PUSH_SCOPES),
+        help=f"what the kill points push (default {','.join(PUSH_SCOPES)}; undo kills: recover)",
+    )
     p.add_argument("--root", type=Path, default=None, help="work folder (kept)")
     p.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     p.add_argument("--json", type=Path, default=None, help="also write the outcomes as JSON")
@@ -45,6 +51,9 @@ def parse(argv: list[str] | None) -> tuple[Options, Path | None]:
     unknown = [k for k in kinds if k not in KINDS]
     if unknown:
         p.error(f"unknown kind(s): {', '.join(unknown)}")
+    scopes = tuple(s for s in a.scopes.split(",") if s)
+    if not scopes or any(s not in PUSH_SCOPES for s in scopes):
+        p.error(f"--scopes takes some of: {', '.join(PUSH_SCOPES)}")
     opts = Options(
         kill_points=a.kill_points,
         seed=a.seed,
@@ -55,6 +64,7 @@ def parse(argv: list[str] | None) -> tuple[Options, Path | None]:
         replay=tuple(a.replay),
         only=a.only,
         kinds=kinds,
+        scopes=scopes,
         root=a.root,
         keep=a.keep,
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 from faults.diskfull import DiskFull
 from faults.model import KINDS, Case, Outcome
 from faults.rig import Rig
-from faults.suite import KIND_SCOPES, Suite, plan_kill_points
+from faults.suite import PUSH_SCOPES, Suite, plan_kill_points
 from faults.workload import FULL, SMALL, Sizes
 
 IMAGES = {"all": "old", "one": "old", "new-fn": "old", "prune": "old-prunable"}
@@ -32,6 +32,7 @@ class Options:
     replay: tuple[str, ...] = ()
     only: tuple[int, ...] = ()
     kinds: tuple[str, ...] = ()
+    scopes: tuple[str, ...] = PUSH_SCOPES  # what the kill points other than undo push
     root: Path | None = None
     keep: bool = False
 
@@ -168,7 +169,7 @@ def _planned_cases(opts: Options) -> tuple[list[Case], list[Case]]:
     points = [
         Case(i, kind, scope, "", fraction)
         for i, (kind, scope, fraction) in enumerate(
-            plan_kill_points(opts.kill_points, opts.seed), 1
+            plan_kill_points(opts.kill_points, opts.seed, opts.scopes), 1
         )
         if not opts.kinds or kind in opts.kinds
     ]
@@ -218,12 +219,12 @@ def _run_parallel(
 
 
 def run_one(suite: Suite, case: Case) -> Outcome:
-    """One case; an error of the harness itself is reported as a violation-free failure."""
+    """One case; an error of the harness itself is reported as a violation, never silently."""
     try:
         if case.kind == "concurrency":
             return suite.run_concurrency(case)
-        if case.scope not in KIND_SCOPES.get(case.kind, ()) and case.scope != "recover":
-            raise ValueError(f"scope {case.scope} does not go with {case.kind}")
+        if case.scope not in suite.scopes:
+            raise ValueError(f"unknown scope {case.scope} (one of {', '.join(suite.scopes)})")
         return suite.run_case(case)
     except Exception as e:  # the harness broke: say so loudly, keep going
         o = Outcome(case, landed=False)

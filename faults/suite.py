@@ -60,12 +60,14 @@ def allocate(total: int, weights: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def plan_kill_points(total: int, seed: int) -> list[tuple[str, str, float]]:
+def plan_kill_points(
+    total: int, seed: int, push_scopes: tuple[str, ...] = PUSH_SCOPES
+) -> list[tuple[str, str, float]]:
     """(kind, scope, fraction) per kill point: stratified over each kind's window, seeded."""
     rng = random.Random(seed)
     points: list[tuple[str, str, float]] = []
     for kind, n in allocate(total, WEIGHTS).items():
-        kind_scopes = KIND_SCOPES[kind]
+        kind_scopes = push_scopes if KIND_SCOPES[kind] == PUSH_SCOPES else KIND_SCOPES[kind]
         per_scope: dict[str, int] = {}
         for i in range(n):
             per_scope[kind_scopes[i % len(kind_scopes)]] = (
@@ -372,6 +374,9 @@ class Suite:
                 )
         for fn in dict.fromkeys(names):
             fn_new = {p: h for p, h in new.items() if p.startswith(fn + "/")}
+            fn_old = {p: h for p, h in old.items() if p.startswith(fn + "/")}
+            if fn_new == fn_old:  # only its shared files change: nothing tells it is "new"
+                continue
             if {p: h for p, h in managed.items() if p.startswith(fn + "/")} == fn_new:
                 stale = [d for d in w.deps(fn) if managed.get(d) != new[d]]
                 if stale:

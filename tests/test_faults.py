@@ -24,6 +24,7 @@ from sandbox.server import SSHD
 
 KILL_POINTS = 30
 SEED = 7
+SCOPES = ("all", "one", "rollback")  # make faults also pushes with --prune and a new function
 KILL_KINDS = [k for k in KINDS if k not in ("concurrency", "disk-full")]
 
 
@@ -32,7 +33,14 @@ def test_fault_injection_sample(tmp_path: Path) -> None:
         pytest.fail(f"{SSHD} is missing: the fault-injection sample needs OpenSSH's server")
     lines: list[str] = []
     result = run_suite(
-        Options(kill_points=KILL_POINTS, seed=SEED, small=True, jobs=2, root=tmp_path / "faults"),
+        Options(
+            kill_points=KILL_POINTS,
+            seed=SEED,
+            small=True,
+            jobs=2,
+            scopes=SCOPES,
+            root=tmp_path / "faults",
+        ),
         log=lines.append,
     )
     outcomes = result.outcomes
