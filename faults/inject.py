@@ -191,3 +191,4 @@ def run_faulted(
         )
     finally:
         proxy.close()
+        rig.drop_proxy_config(proxy.port)

@@ -222,6 +222,10 @@ class Rig:
         path.write_text(self.config_yaml(port, known, project_dir))
         return path
 
+    def drop_proxy_config(self, port: int) -> None:
+        (self.root / f"known_hosts-{port}").unlink(missing_ok=True)
+        (self.repo / f"edgesync-proxy-{port}.yaml").unlink(missing_ok=True)
+
     def direct_config(self, project_dir: Path) -> Path:
         """A config for another project folder on the same server (disk-full cases)."""
         path = self.repo / "edgesync-other.yaml"

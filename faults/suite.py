@@ -50,6 +50,8 @@ class Calibration:
 
 def allocate(total: int, weights: dict[str, float]) -> dict[str, int]:
     """Split `total` over the kinds by weight (largest remainder), each kind at least one."""
+    if total <= 0:
+        return {}
     raw = {k: total * w / sum(weights.values()) for k, w in weights.items()}
     counts = {k: max(1, int(v)) for k, v in raw.items()}
     order = sorted(raw, key=lambda k: raw[k] - int(raw[k]), reverse=True)
