@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install sshd test demo demo-down lint typecheck check bench bench-quick clean
+.PHONY: install sshd test demo demo-down lint typecheck check bench bench-quick faults clean
 
 $(STAMP): pyproject.toml
 	@echo "installing edgesync and its dev tools into $(VENV) (log: $(VENV)/install.log)"
@@ -59,8 +59,8 @@ demo-down: install
 	$(BIN)/python -m sandbox down --root $(DEMO_ROOT)
 
 lint: install
-	$(BIN)/ruff check edgesync sandbox sandbox/bin/docker tests bench tools
-	$(BIN)/ruff format --check edgesync sandbox sandbox/bin/docker tests bench tools
+	$(BIN)/ruff check edgesync sandbox sandbox/bin/docker tests bench tools faults
+	$(BIN)/ruff format --check edgesync sandbox sandbox/bin/docker tests bench tools faults
 	$(BIN)/mypy
 	$(BIN)/python tools/check_scripts.py
 	$(BIN)/deno check --quiet --no-config sandbox/runtime/*.ts
@@ -75,6 +75,13 @@ bench: install sshd
 
 bench-quick: install sshd
 	$(BIN)/python -m bench --quick $(BENCH_ARGS)
+
+# Fault injection against the sandbox: 200 kill points (client SIGKILL, connection cuts, SIGKILL
+# of each server process), the concurrency matrix and disk full on a tmpfs (skipped with the
+# reason where mounting is not permitted). FAULTS_ARGS adds options, e.g. --seed 3 or --jobs 1.
+FAULTS_ARGS ?=
+faults: install sshd
+	$(BIN)/python -m faults --kill-points 200 --concurrency --disk-full --jobs 2 $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

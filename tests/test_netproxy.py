@@ -300,6 +300,24 @@ def test_cut_at_seconds(echo: _Server) -> None:
         assert proxy.stats.cuts == 1
 
 
+def test_faulty_connections_spares_later_connections(echo: _Server) -> None:
+    """Only the first connection is cut: a client that reconnects gets through."""
+    with Proxy("127.0.0.1", port(echo), cut_after_bytes=8, faulty_connections=1) as proxy:
+        with connect(proxy) as sock:
+            ping(sock, b"abcd")
+            sock.sendall(b"efghijkl")
+            assert gone(sock, 5)
+        with connect(proxy) as sock:
+            for _ in range(5):
+                ping(sock, b"0123456789")
+        assert proxy.stats.cuts == 1
+
+
+def test_faulty_connections_must_not_be_negative() -> None:
+    with pytest.raises(ProxyError, match="faulty_connections"):
+        Proxy("127.0.0.1", 9, faulty_connections=-1)
+
+
 def test_cut_resets_every_connection_and_keeps_accepting(echo: _Server) -> None:
     with Proxy("127.0.0.1", port(echo)) as proxy:
         socks = [connect(proxy) for _ in range(3)]

@@ -30,6 +30,8 @@ Faults (each per connection; the counters and clocks start when the client conne
 * ``cut_after_bytes=N``: once N bytes went in ``cut_direction`` ("c2s", "s2c" or "any":
   either direction), both sockets are reset (RST); bytes after the N-th are not forwarded.
 * ``cut_at_seconds=S``: the connection is reset S seconds after the client connected.
+* ``faulty_connections=K``: only the first K connections get the faults above; later ones
+  (a client reconnecting after a cut) pass untouched. None (the default): every connection.
 * ``stall_after_bytes=N``: once N bytes went in ``stall_direction``, nothing more is forwarded
   either way, but both sockets stay open (the proxy reads and drops what arrives) until the
   proxy closes or ``cut()`` is called.
@@ -132,6 +134,7 @@ class _Conn:
         self.stalled = False
         self.cut_pending_at: float | None = None  # a cut scheduled behind the last good bytes
         self.masks: dict[str, int] = {"client": 0, "upstream": 0}  # what each socket waits for
+        self.faulty = True  # the configured faults apply to this connection
         self.closed = False
 
     def src_dst(self, pipe: _Pipe) -> tuple[socket.socket | None, socket.socket | None]:
@@ -159,6 +162,7 @@ class Proxy:
         listen_host: str = "127.0.0.1",
         listen_port: int = 0,
         handshake: bool = True,
+        faulty_connections: int | None = None,
     ) -> None:
         if delay_ms < 0:
             raise ProxyError("delay_ms must be >= 0")
@@ -176,6 +180,8 @@ class Proxy:
         ):
             if direction not in DIRECTIONS:
                 raise ProxyError(f"{name} must be one of {', '.join(DIRECTIONS)}")
+        if faulty_connections is not None and faulty_connections < 0:
+            raise ProxyError("faulty_connections must be >= 0")
         if window_bytes < 1:
             raise ProxyError("window_bytes must be >= 1")
         self.upstream = (upstream_host, upstream_port)
@@ -187,6 +193,7 @@ class Proxy:
         self.stall_after_bytes = stall_after_bytes
         self.stall_direction: Direction = stall_direction
         self.handshake = handshake
+        self.faulty_connections = faulty_connections
         # A capped link needs no more in flight than its bandwidth-delay product (plus slack).
         if bandwidth_bytes_per_s is not None:
             bdp = int(bandwidth_bytes_per_s * (2 * self.delay + 0.05))
@@ -399,11 +406,12 @@ class Proxy:
             client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             now = time.monotonic()
             conn = _Conn(next(self._ids), client, now)
+            conn.faulty = self.faulty_connections is None or conn.id <= self.faulty_connections
             conn.connect_at = now + (3 * self.delay if self.handshake else 0.0)
             with self._lock:
                 self._conns[conn.id] = conn
                 self._counts["connections"] += 1
-            if self.cut_at_seconds is not None:
+            if self.cut_at_seconds is not None and conn.faulty:
                 self._timer(now + self.cut_at_seconds, conn)
             if conn.connect_at > now:
                 self._timer(conn.connect_at, conn)
@@ -509,6 +517,8 @@ class Proxy:
     def _apply_limits(self, conn: _Conn, pipe: _Pipe, size: int) -> tuple[int, str | None]:
         """How many of ``size`` new bytes pass, and which fault (if any) they trigger."""
         passing, fault = size, None
+        if not conn.faulty:
+            return passing, fault
         for limit, direction, kind in (
             (self.cut_after_bytes, self.cut_direction, "cut"),
             (self.stall_after_bytes, self.stall_direction, "stall"),
@@ -561,7 +571,8 @@ class Proxy:
             self._service(conn, now)
 
     def _service(self, conn: _Conn, now: float) -> None:
-        if self.cut_at_seconds is not None and now >= conn.accepted + self.cut_at_seconds:
+        cut_at = self.cut_at_seconds
+        if cut_at is not None and conn.faulty and now >= conn.accepted + cut_at:
             self._cut(conn)
             return
         if conn.cut_pending_at is not None and now >= conn.cut_pending_at:
@@ -753,6 +764,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cut-at-seconds", type=float, default=None)
     parser.add_argument("--stall-after-bytes", type=int, default=None)
     parser.add_argument("--stall-direction", choices=DIRECTIONS, default="c2s")
+    parser.add_argument(
+        "--faulty-connections",
+        type=int,
+        default=None,
+        metavar="K",
+        help="apply the faults to the first K connections only",
+    )
     args = parser.parse_args(argv)
     try:
         proxy = Proxy(
@@ -765,6 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             cut_at_seconds=args.cut_at_seconds,
             stall_after_bytes=args.stall_after_bytes,
             stall_direction=args.stall_direction,
+            faulty_connections=args.faulty_connections,
             listen_host=args.listen[0],
             listen_port=args.listen[1],
         )

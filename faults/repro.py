@@ -1,0 +1,257 @@
+"""Minimal, deterministic reproductions of what the suite found (one scenario each).
+
+    python -m faults.repro            # every scenario
+    python -m faults.repro NAME ...   # some of them
+
+Each scenario puts the sandbox in a known state, drives edgesync through its CLI, waits for an
+exact point of the server-side protocol (observed on the server's files), injects one fault
+there, and returns what is wrong afterwards (an empty list when the product holds). The slow
+`mv` (0.3 s) holds each step of the swap long enough to hit it every time.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from faults import judge, procs
+from faults.diskfull import TMPFS_SIZE
+from faults.model import push_one
+from faults.rig import Rig, Run
+from faults.suite import Suite
+from faults.workload import SMALL
+
+STEP = 0.3  # seconds each server-side mv sleeps
+Scenario = Callable[[Rig], list[str]]
+
+
+def _wait(what: str, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the push never reached: {what}")
+        time.sleep(0.005)
+
+
+def _release_dirs(project: Path) -> list[Path]:
+    return list((project / ".edgesync").glob("releases/*/before"))
+
+
+def _judge(rig: Rig, run: Run, before: dict[str, str], after: dict[str, str]) -> list[str]:
+    """Problems of the at-rest state: a broken folder, or a half state after a failure exit."""
+    st = rig.state()
+    s = judge.shape(st.files, st.folders, before, after)
+    problems = list(s.broken)
+    if run.code != 0 and s.whole == "half":
+        problems.append(
+            f"exit {run.code} ({run.last_line()}) but the server is half new: {s.detail}; "
+            f"journal: {st.journal}"
+        )
+    return problems
+
+
+def _bravo_swapped(rig: Rig) -> bool:
+    """`push bravo`: bravo/ swapped in, its shared files not yet put."""
+    fd = rig.sb.functions_dir
+    return (fd / "bravo").is_dir() and any(
+        (b / "bravo").is_dir() for b in _release_dirs(rig.sb.project_dir)
+    )
+
+
+def apply_killed_mid_swap(rig: Rig) -> list[str]:
+    """SIGKILL apply.sh (only) once `push bravo` swapped bravo/ in, before its shared files.
+
+    The session shell survives: the release should be undone (or finished) before the push
+    exits with an error that says so."""
+    w = rig.workload
+    rig.seed(w.old)
+    rig.slow_mv(STEP)
+    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
+    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
+    apply = procs.by_role(procs.scan(rig.marker)).get("apply")
+    assert apply is not None, "no apply.sh running"
+    procs.kill(apply.pid)
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    return _judge(rig, run, w.hashes("old"), push_one(w.hashes("old"), w, "bravo"))
+
+
+def session_group_killed_mid_swap(rig: Rig) -> list[str]:
+    """SIGKILL the session's whole process group at the same point. The client reconnects
+    and reports; it should not say "nothing changed" while the server is half new."""
+    w = rig.workload
+    rig.seed(w.old)
+    rig.slow_mv(STEP)
+    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
+    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
+    session = procs.by_role(procs.scan(rig.marker)).get("session")
+    assert session is not None, "no session shell running"
+    procs.kill(session.pgid, group=True)
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    problems = _judge(rig, run, w.hashes("old"), push_one(w.hashes("old"), w, "bravo"))
+    if "nothing changed" in run.text() and rig.state().journal:
+        problems.append("the client said 'nothing changed' while a journal names its release")
+    return problems
+
+
+def undo_killed_between_rm_and_mv(rig: Rig) -> list[str]:
+    """A push that finds an interrupted release runs its undo.sh; SIGKILL that `sh` (and the
+    `mv` it is running) after undo_function removed the live folder, before the old one is back.
+    The session shell survives: it should not leave a function missing."""
+    w = rig.workload
+    suite = Suite(rig, lambda _text: None)
+    suite.prepare(["interrupted"])
+    rig.restore("interrupted")
+    rig.slow_mv(STEP)
+    fd = rig.sb.functions_dir
+    spawned = rig.spawn("push", "--yes", "--no-logs")
+
+    def gap() -> bool:
+        return any(
+            (b / f).is_dir() and not (fd / f).exists()
+            for b in _release_dirs(rig.sb.project_dir)
+            for f in ("alpha", "bravo", "charlie", "delta")
+        )
+
+    _wait("a function folder removed and not yet put back", gap)
+    found = procs.scan(rig.marker)
+    undo = procs.by_role(found).get("undo")
+    assert undo is not None, "no undo.sh running"
+    # the mv it started (sleeping in the slow wrapper) goes too: the state of a kill that
+    # lands between undo_function's rm -rf and its mv
+    procs.kill(undo.pid)
+    procs.kill_all([p.pid for p in found if p.ppid == undo.pid])
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    st = rig.state()
+    s = judge.shape(st.files, st.folders, w.hashes("old"), w.hashes("new"))
+    problems = [f"after exit {run.code} ({run.last_line()}): {b}" for b in s.broken]
+    return problems
+
+
+class CannotMount(RuntimeError):
+    """Mounting a tmpfs is not permitted here: the disk-full scenarios cannot run."""
+
+
+def _tmpfs(rig: Rig) -> Path:
+    mount = rig.root / "repro-tmpfs"
+    mount.mkdir(exist_ok=True)
+    p = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE}", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if p.returncode != 0:
+        raise CannotMount(f"cannot mount a tmpfs here: {p.stderr.strip() or p.returncode}")
+    return mount
+
+
+def _umount(mount: Path) -> None:
+    if subprocess.run(["umount", str(mount)], capture_output=True).returncode != 0:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def _fill(folder: Path) -> None:
+    st = os.statvfs(folder)
+    fd = os.open(folder / "filler.bin", os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def disk_full_before_push_keeps_lock(rig: Rig) -> list[str]:
+    """The project's disk is full before the push: it fails, and must not leave its lock."""
+    mount = _tmpfs(rig)
+    try:
+        rig.seed(rig.workload.old, mount)
+        config = rig.direct_config(mount)
+        _fill(mount)
+        run = rig.edgesync("push", "--yes", "--no-logs", config=config)
+        rig.quiesce(60)
+        st = rig.state(mount)
+        if st.lock is not None:
+            return [
+                f"exit {run.code} ({run.last_line()}) and the lock stays: {st.lock} holding "
+                f"{', '.join(st.lock_files)} (token: "
+                f"{(mount / '.edgesync/lock/token').read_bytes()!r})"
+            ]
+        return []
+    finally:
+        rig.quiesce(10)
+        _umount(mount)
+
+
+def disk_full_during_backup_truncates(rig: Rig) -> list[str]:
+    """The disk fills when the swap starts: the backup copy of a shared file fails; the undo
+    must not put that partial copy in place of the live file."""
+    mount = _tmpfs(rig)
+    try:
+        w = rig.workload
+        rig.seed(w.old, mount)
+        config = rig.direct_config(mount)
+        rig.slow_mv(STEP)
+        spawned = rig.spawn("push", "--yes", "--no-logs", config=config)
+        _wait("the journal", lambda: (mount / ".edgesync" / "journal").is_file())
+        _fill(mount)
+        run = spawned.wait()
+        rig.quiesce(60)
+        rig.slow_mv(None)
+        (mount / "filler.bin").unlink()
+        st = rig.state(mount)
+        s = judge.shape(st.files, st.folders, w.hashes("old"), w.hashes("new"))
+        problems = []
+        for b in s.broken:
+            path = b.split()[2] if b.startswith("shared file") else ""
+            size = (mount / "volumes/functions" / path).stat().st_size if path else -1
+            problems.append(f"after exit {run.code}: {b}" + (f" ({size} bytes)" if path else ""))
+        return problems
+    finally:
+        rig.quiesce(10)
+        _umount(mount)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "apply-killed-mid-swap": apply_killed_mid_swap,
+    "session-group-killed-mid-swap": session_group_killed_mid_swap,
+    "undo-killed-between-rm-and-mv": undo_killed_between_rm_and_mv,
+    "disk-full-before-push-keeps-lock": disk_full_before_push_keeps_lock,
+    "disk-full-during-backup-truncates": disk_full_during_backup_truncates,
+}
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(SCENARIOS)
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        print(f"unknown scenario(s): {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+        return 2
+    failed = 0
+    found: dict[str, list[str]] = {}
+    with Rig(Path(tempfile.mkdtemp(prefix="edgesync-repro-")), SMALL) as rig:
+        for name in names:
+            try:
+                found[name] = SCENARIOS[name](rig)
+            except CannotMount as e:
+                print(f"skip {name}: {e}")
+    for name, problems in found.items():
+        print(f"{'FAIL' if problems else 'ok  '} {name}")
+        for p in problems:
+            print(f"     - {p}")
+        failed += bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
