@@ -76,11 +76,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
 # them). strict: a fix turns its test red until its name is taken off this list.
 OPEN_PROBLEMS = frozenset(
     {
-        "apply-killed-mid-swap",
         "session-group-killed-mid-swap",
-        "undo-killed-between-rm-and-mv",
-        "disk-full-before-push-keeps-lock",
-        "disk-full-during-backup-truncates",
     }
 )
 

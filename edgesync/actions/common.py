@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from edgesync.actions.verify import Verification, verify
 from edgesync.config import Config
@@ -309,7 +309,15 @@ def send_release(
         with ui.progress(total, "uploading") as advance:
             applied = session.apply(bundle, root, advance)
     except LostConnection as lost:
-        if not settle_lost_release(server, ui, lost.rid):
+        settled = settle_lost_release(server, ui, lost.rid)
+        if settled == "swapping":
+            raise ConnectError(
+                f"{lost.message}; release {lost.rid} was cut off in the middle of its swap: "
+                "the server is partly new until it is undone",
+                hint="`edgesync lock release`, then `edgesync repair` (or push again) "
+                "puts the previous state back",
+            ) from lost
+        if settled == "not committed":
             raise ConnectError(
                 f"{lost.message}; release {lost.rid} was not committed: nothing changed",
                 hint="push again",
@@ -319,8 +327,10 @@ def send_release(
     return Sent(applied.bytes_sent, time.monotonic() - started)
 
 
-def settle_lost_release(server: Server, ui: UI, rid: str, *, wait: float = 120.0) -> bool:
-    """Reconnect once and tell whether release `rid` was committed.
+def settle_lost_release(
+    server: Server, ui: UI, rid: str, *, wait: float = 120.0
+) -> Literal["committed", "swapping", "not committed"]:
+    """Reconnect once and tell whether release `rid` was committed, or left mid-swap.
 
     The server finishes a release on its own once the upload is complete, so
     wait while its process still holds the lock.
@@ -335,4 +345,6 @@ def settle_lost_release(server: Server, ui: UI, rid: str, *, wait: float = 120.0
             break
         time.sleep(1.0)
     snapshot = read_snapshot(server.shell, server.target)
-    return rid in snapshot.history.ids
+    if rid in snapshot.history.ids:
+        return "committed"
+    return "swapping" if snapshot.journal == rid else "not committed"

@@ -74,7 +74,12 @@ put_file() { # PATH EXISTED
   p=$(parent "$1")
   if [ "$2" = 1 ]; then
     { [ -f "$fd/$1" ] && [ ! -L "$fd/$1" ]; } || abort "$1 is no longer a file on the server"
-    { mkdir -p "$R/before/$p" && cp -p "$fd/$1" "$R/before/$1"; } || abort "cannot back up $1"
+    # copied beside, then renamed: a backup cut short (disk full) is never taken for the file
+    if ! { mkdir -p "$R/before/$p" && cp -p "$fd/$1" "$R/before/$1.part" &&
+      mv -f "$R/before/$1.part" "$R/before/$1"; }; then
+      rm -f "$R/before/$1.part"
+      abort "cannot back up $1"
+    fi
   else
     ! present "$fd/$1" || abort "$fd/$1 appeared on the server meanwhile"
   fi
@@ -94,7 +99,10 @@ replace_secrets() { # FILE NEW(under $state, "" removes it) EXISTED(as planned; 
   f="${state%/.edgesync}/$1"
   [ ! -L "$f" ] || abort "$1 is a symbolic link"
   if [ -e "$f" ]; then
-    cp -p "$f" "$R/before/secrets" || abort "cannot back up $1"
+    if ! { cp -p "$f" "$R/before/secrets.part" && mv -f "$R/before/secrets.part" "$R/before/secrets"; }; then
+      rm -f "$R/before/secrets.part"
+      abort "cannot back up $1"
+    fi
   fi
   if [ -n "$2" ]; then
     if ! { (umask 077 && cp "$state/$2" "$f.edgesync-new") && chmod 600 "$f.edgesync-new"; }; then

@@ -41,23 +41,33 @@ if ! mkdir "$state/lock" 2>/dev/null; then
   echo "edgesync: cannot create $state/lock" >&2
   exit "$EXIT_NO_STATE"
 fi
-printf '%s\n' "$token" > "$state/lock/token"
-printf '%s\n' "$info" > "$state/lock/info.json"
-echo $$ > "$state/lock/pid"
+if ! { printf '%s\n' "$token" > "$state/lock/token" &&
+  printf '%s\n' "$info" > "$state/lock/info.json" &&
+  echo $$ > "$state/lock/pid"; } 2>/dev/null; then
+  rm -rf "$state/lock"  # just made and not ours to keep: a lock without its token stays forever
+  echo "edgesync: cannot write in $state (disk full?)" >&2
+  exit "$EXIT_NO_STATE"
+fi
 unlock() {
   rm -rf "$stage"
   # only our own lock: a lock released by hand and taken by another deploy stays
   [ "$(cat "$state/lock/token" 2>/dev/null)" = "$token" ] && rm -rf "$state/lock"
 }
 trap 'unlock; exit 130' INT TERM HUP PIPE
+committed() { [ -f "$state/history.jsonl" ] && grep -q -F "\"id\": \"$1\"" "$state/history.jsonl"; }
+undo_release() { # RID: put back what it swapped; once more if the first undo was killed
+  r="$state/releases/$1"
+  [ -f "$r/undo.sh" ] || return 0
+  sh "$r/undo.sh" "$fd" "$r" >&2 || sh "$r/undo.sh" "$fd" "$r" >&2
+}
 
 # -- 2. an interrupted release
 if [ -f "$state/journal" ]; then
   old=$(cat "$state/journal")
-  if [ -f "$state/history.jsonl" ] && grep -q -F "\"id\": \"$old\"" "$state/history.jsonl"; then
+  if committed "$old"; then
     printf 'C\0%s\0' "$old"  # committed, only its cleanup was cut short
   elif [ -f "$state/releases/$old/undo.sh" ]; then
-    sh "$state/releases/$old/undo.sh" "$fd" "$state/releases/$old" >&2 || {
+    undo_release "$old" || {
       unlock
       exit "$EXIT_RECOVERY_FAILED"
     }
@@ -102,5 +112,9 @@ fi
 trap '' INT HUP PIPE
 sh "$stage/apply.sh" "$state" "$fd" "$rid"
 rc=$?
+# apply.sh undoes what it swapped when a step fails; killed, it could not: do it here
+if [ "$rc" -ne 0 ] && [ "$(cat "$state/journal" 2>/dev/null)" = "$rid" ] && ! committed "$rid"; then
+  if undo_release "$rid"; then rm -f "$state/journal"; else rc=$EXIT_RECOVERY_FAILED; fi
+fi
 unlock
 exit $rc
