@@ -99,6 +99,21 @@ def test_a_shared_change_that_breaks_an_unnamed_function_is_caught(
     assert sandbox.request("welcome").body == b"hi v1 from welcome"  # rolled back
 
 
+def test_a_function_not_on_the_server_is_not_verified_by_a_push_of_another(
+    repo: Project, sandbox: Sandbox
+) -> None:
+    # welcome was never deployed; greet's push changes the module both load
+    assert repo.run("push", "greet", "api", "hello", "--no-logs").code == 0
+    repo.write("_shared/greeting.ts", SHARED.format(v=2))
+    r = repo.run("push", "greet", "--json", "--no-logs")
+    assert r.code == 0, r.err
+    data = r.json()
+    assert data["affected"] == ["greet"]
+    assert [v["function"] for v in data["verified"]] == ["greet"]
+    assert not (sandbox.functions_dir / "welcome").exists()
+    assert sandbox.request("greet").body == b"hi v2 from greet"
+
+
 @pytest.mark.parametrize(
     ("code", "says"),
     [

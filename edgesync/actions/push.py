@@ -172,7 +172,10 @@ def make_plan(
     overwritten |= {p for d in plan.deletes for p in remote.under(d.path)}
     drift = tuple(p for p in drifted(remote, snapshot.history.releases) if p in overwritten)
     changed = {*plan.uploads, *plan.removed}
-    affected = set(deps.affected(tree, changed)) | {f.name for f in plan.functions}
+    # a local function that is not on the server and not pushed now is not deployed: untouched
+    replaced = {f.name for f in plan.functions}
+    affected = {n for n in deps.affected(tree, changed) if n in replaced or remote.has_entry(n)}
+    affected |= replaced
     server_only: tuple[str, ...] = ()
     if plan.empty and not prune:
         pruning = plan_push(
