@@ -28,6 +28,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -57,9 +58,17 @@ class ServiceDown(SandboxError):
     """Nothing listens on the Kong port: the functions service is stopped or restarting."""
 
 
+_deno_lock = threading.Lock()
+
+
 def find_deno() -> Path:
     """The Deno binary the functions service runs on: ``$EDGESYNC_SANDBOX_DENO``, the ``deno``
     package's binary (``pip install deno``, a dev dependency), or ``deno`` on PATH."""
+    with _deno_lock:  # rigs start side by side; sysconfig's first read is not thread-safe
+        return _find_deno()
+
+
+def _find_deno() -> Path:
     global _deno
     if _deno is not None:
         return _deno

@@ -19,7 +19,7 @@ from edgesync.local.tree import ExcludeRules, LocalTree
 from edgesync.loglines import BOOT_RE, LogLine, attribute
 from edgesync.manifest import Manifest, top_of
 from edgesync.remote import compose
-from edgesync.remote.lock import read_lock
+from edgesync.remote.lock import read_lock, release_lock
 from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
 from edgesync.remote.secrets import compose_config
 from edgesync.remote.snapshot import ServerSnapshot, read_snapshot
@@ -310,6 +310,12 @@ def send_release(
             applied = session.apply(bundle, root, advance)
     except LostConnection as lost:
         settled = settle_lost_release(server, ui, lost.rid)
+        if settled == "swapping" and undo_lost_release(server, ui, session, lost.rid):
+            raise ConnectError(
+                f"{lost.message}; release {lost.rid} was cut off in the middle of its swap "
+                "and has been undone: nothing changed",
+                hint="push again",
+            ) from lost
         if settled == "swapping":
             raise ConnectError(
                 f"{lost.message}; release {lost.rid} was cut off in the middle of its swap: "
@@ -325,6 +331,36 @@ def send_release(
         ui.warn(f"the connection was lost, but the server finished release {lost.rid}")
         return Sent(-1, time.monotonic() - started)
     return Sent(applied.bytes_sent, time.monotonic() - started)
+
+
+def undo_lost_release(server: Server, ui: UI, session: ReleaseSession, rid: str) -> bool:
+    """Undo our release `rid` that the server stopped mid-swap (its process is gone).
+
+    Only when the lock is still ours: it is released, and a new session takes
+    it, which undoes the journaled release, and ends without changing anything.
+    """
+    lock = read_lock(server.shell, server.target)
+    ours = lock.info.get("release") == rid and lock.info.get("token") in (None, session.token)
+    if not (lock.held and ours and lock.server_process == "gone"):
+        return False
+    ui.info(f"release {rid} was cut off mid-swap; undoing it")
+    release_lock(server.shell, server.target)
+    base = {k: v for k, v in session.lock.items() if k not in ("token", "release")}
+    repair = ReleaseSession(
+        server.shell,
+        server.target,
+        new_release_id(),
+        base,
+        idle_seconds=server.target.timeout,
+    )
+    try:
+        snapshot = repair.open()
+        repair.cancel()
+    except (LockedError, RemoteError):
+        return False
+    finally:
+        repair.close()
+    return snapshot.recovered == rid
 
 
 def settle_lost_release(

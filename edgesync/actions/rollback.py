@@ -50,7 +50,8 @@ def _to_verify(ws: Workspace, result: RollbackResult) -> tuple[str, ...]:
     gone = set(result.deleted)
     restored = [n for n in result.functions if n not in gone]
     files = [p for p in result.restored if "/" in p and p.split("/", 1)[0] not in restored]
-    loading = deps.affected(ws.tree, files) if files else ()
+    # a function the rollback removes is not there to answer
+    loading = [n for n in deps.affected(ws.tree, files) if n not in gone] if files else ()
     return tuple(sorted({*restored, *loading}))
 
 
