@@ -168,6 +168,21 @@ def test_a_missing_env_file(server: Server) -> None:
     assert server.functions()["environment"]["A"] == "1"
 
 
+def test_required_may_come_from_a_variable(server: Server) -> None:
+    server.write(
+        "docker-compose.override.yml",
+        OVERRIDE.replace(
+            "      - ./.env.functions\n",
+            "      - path: ./.env.functions\n        required: ${SECRETS_REQUIRED:-false}\n",
+        ),
+    )
+    assert "WPP_SECRET" not in server.functions()["environment"]
+    r = server.compose("config", "-q", env={"SECRETS_REQUIRED": "true"})
+    assert r.code == 1 and "not found" in r.err
+    r = server.compose("config", "-q", env={"SECRETS_REQUIRED": "maybe"})
+    assert (r.code, r.err) == (1, "invalid boolean: maybe\n")
+
+
 def test_env_files_in_order_and_environment_variables_without_a_value(server: Server) -> None:
     server.write(
         "docker-compose.override.yml",
