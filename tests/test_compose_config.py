@@ -307,6 +307,8 @@ def test_compose_versions(server: Server) -> None:
     server.write("docker-compose.override.yml", OVERRIDE)
     server.write(".env.functions", f"WPP_SECRET={SECRET}\n")
     assert server.compose("version").out == "Docker Compose version v5.5.0\n"
+    assert server.compose("version", "--short").out == "5.5.0\n"
+    assert server.compose("version", "--format", "json").out == '{"version":"v5.5.0"}\n'
     (server.state / "compose-version").write_text("2.40.3\n")
     assert server.compose("version").out == "Docker Compose version v2.40.3\n"
     # 2.35-2.40 accept --no-env-resolution, but their loader has resolved env_file already
@@ -363,6 +365,25 @@ def test_env_file_values(server: Server, line: str, value: str) -> None:
     got = server.env_value(line)
     assert got is not None
     assert got.replace("$$", "$") == value  # config doubles every $
+
+
+# Any value survives double quotes with \\ \" \$ and line breaks escaped; single quotes cannot
+# hold every value (a final backslash escapes the closing quote).
+NASTY = "it's \"q\" $HOME ${POSTGRES_DB} \\n \\0101 #x # y\n\tline 2 \\' end\\"
+
+
+def dotenv_quote(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
+    return '"' + escaped.replace("\n", "\\n").replace("\r", "\\r") + '"'
+
+
+def test_any_value_survives_double_quotes(server: Server) -> None:
+    server.write("docker-compose.override.yml", OVERRIDE)
+    got = server.env_value(f"V={dotenv_quote(NASTY)}")
+    assert got is not None and got.replace("$$", "$") == NASTY
+    server.write(".env.functions", "V='ends with a backslash\\'\n")
+    r = server.compose("config", "-q")
+    assert r.code == 1 and "unterminated quoted value" in r.err
 
 
 def test_env_file_inherited_names_and_comments(server: Server) -> None:
@@ -529,6 +550,7 @@ Deno.serve(() => Response.json({
   multi: Deno.env.get("MULTI_LINE") ?? null,
   literal: Deno.env.get("LITERAL") ?? null,
   verify: Deno.env.get("VERIFY_JWT") ?? null,
+  nasty: Deno.env.get("NASTY") ?? null,
 }))
 """
 
@@ -594,13 +616,15 @@ def test_quoting_reaches_the_function(sandbox: Sandbox) -> None:
         sandbox,
         'WPP_SECRET="s3cr3t with \\"quotes\\" and ${POSTGRES_DB}"  # trailing comment\n'
         'MULTI_LINE="line one\\nline two"\n'
-        "LITERAL='$HOME ${POSTGRES_DB} \\n stays'\n",
+        "LITERAL='$HOME ${POSTGRES_DB} \\n stays'\n"
+        f"NASTY={dotenv_quote(NASTY)}\n",
     )
     compose_ok(sandbox, "up -d --force-recreate --no-deps functions")
     answer = secrets_answer(sandbox)
     assert answer["secret"] == 's3cr3t with "quotes" and postgres'
     assert answer["multi"] == "line one\nline two"
     assert answer["literal"] == "$HOME ${POSTGRES_DB} \\n stays"
+    assert answer["nasty"] == NASTY
 
 
 def test_up_fails_without_the_required_env_file(sandbox: Sandbox) -> None:
