@@ -483,6 +483,12 @@ def test_a_bad_compose_file_fails_every_command(server: Server) -> None:
         f"validating {path}: services.functions.env_file.0 additional properties "
         "'require' not allowed\n"
     )
+    server.write("docker-compose.override.yml", "services:\n  function:\n    env_file: x.env\n")
+    r = server.compose("config")
+    assert r.err == (
+        'service "function" has neither an image nor a build context specified: '
+        "invalid compose project\n"
+    )
     server.write("docker-compose.override.yml", "services:\n  functions:\n    depends_on: [nope]\n")
     r = server.compose("config")
     assert (
