@@ -326,6 +326,8 @@ def test_compose_versions(server: Server) -> None:
         {"path": str(server.project / ".env.functions"), "required": True}
     ]
     assert functions["environment"]["JWT_SECRET"] == "${JWT_SECRET}"
+    r = server.compose("config", "--no-interpolate", "--format", "json", "functions")
+    assert sorted(r.json()["services"]) == ["db", "functions", "kong"]  # names do not select
 
 
 # --------------------------------------------------------------------------- env file format
