@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from sandbox import Sandbox
-from sandbox.server import DOCKER_STUB, SERVER_TREE
+from sandbox.server import DOCKER_STUB, SERVER_TREE, docker_stub
 
 SECRET = "wpp-secret-value-0451"
 
@@ -530,6 +531,96 @@ services:
     assert env["SINGLE"] == "it's"
     assert (env["NUMBER"], env["FLOAT"], env["BOOL"]) == ("493", "1.5", "true")  # as Go prints
     assert env["NULL_VALUE"] is None
+
+
+YAML_DOCUMENTS = [
+    SERVER_TREE.joinpath("docker-compose.yml").read_text(),
+    """\
+x-env: &env
+  A: 1
+  B: two
+services:
+  a:
+    environment:
+      <<: *env
+      B: override
+    command: >
+      folded
+      text
+
+      para
+    script: |
+      # not a comment
+      line1
+        indented
+
+      line3
+    keep: |+
+      k
+
+    strip: |-
+      s
+    k2: |2
+        two extra
+      base
+  b:
+    - x
+    - - nested
+      - seq
+    - key: v
+      # a comment inside
+      other: w
+    -
+      late: 1
+  c: {a: 1, b: [x, y], "q": 'z', n: [a, [b, c], {d: e}], e: [], f: {}}
+  d:
+  - same
+  - indent
+plain: multi
+  line
+quoted: "multi
+  line \\x41\\u00e9 \\
+  joined"
+single: 'a
+
+  b ''quoted'''
+numbers: [0x1F, -5, 1.5, .5, 12, ~, null, true, FALSE]
+strings: [-c, "true", 'null', 1.2.3, a:b, http://x:8000/y]
+"my key": 1
+seq: &s
+  - 1
+again: *s
+""",
+]
+
+
+@pytest.mark.parametrize("text", YAML_DOCUMENTS)
+def test_yaml_reader_agrees_with_pyyaml(text: str) -> None:
+    assert docker_stub().yaml_documents(text) == list(yaml.safe_load_all(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("a: b: c\n", "yaml: line 1: mapping values are not allowed in this context"),
+        ("a:\n  - x\n  y: 1\n", "yaml: line 3: did not find expected '-' indicator"),
+        ("a: [1, 2\n", "yaml: line 2: did not find expected ',' or ']'"),
+        ("a:\n\tb: 1\n", "yaml: line 2: found character that cannot start any token"),
+        (
+            'a: "\\q"\n',
+            "yaml: line 1: found unknown escape character while parsing a quoted scalar",
+        ),
+        (
+            "a: 1\nb: 2\na: 3\n",
+            'yaml: unmarshal errors:\n  line 3: mapping key "a" already defined at line 1',
+        ),
+    ],
+)
+def test_yaml_reader_errors(text: str, error: str) -> None:
+    stub = docker_stub()
+    with pytest.raises(stub.YamlError) as raised:
+        stub.yaml_documents(text)
+    assert str(raised.value) == error
 
 
 # --------------------------------------------------------------------------- the real sandbox
