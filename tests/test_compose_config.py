@@ -316,6 +316,8 @@ def test_compose_versions(server: Server) -> None:
     functions = server.functions("--no-env-resolution")
     assert "env_file" not in functions
     assert functions["environment"]["WPP_SECRET"] == SECRET
+    r = server.compose("config", "--no-such-flag")
+    assert (r.code, r.err) == (1, "unknown flag: --no-such-flag\n")
     assert functions["volumes"][0]["bind"] == {"selinux": "Z", "create_host_path": True}
     (server.state / "compose-version").write_text("2.29.7\n")
     r = server.compose("config", "--no-env-resolution")
