@@ -207,6 +207,24 @@ services:
     assert env["FROM_FILE"] is None  # environment: wins even without a value
 
 
+def test_where_an_env_file_looks_variables_up(server: Server) -> None:
+    server.write(
+        "docker-compose.override.yml",
+        "services:\n  functions:\n    env_file: [first.env, second.env]\n"
+        "    environment:\n      DECLARED: in-compose\n",
+    )
+    server.write("first.env", "A=first\n")
+    server.write("second.env", "FROM_A=${A}\nFROM_DECLARED=${DECLARED}\n")
+    shell = {"A": "shell"}
+    env = server.functions(env=shell)["environment"]
+    # compose >= 2.35: the project environment first, then environment: and earlier values
+    assert (env["FROM_A"], env["FROM_DECLARED"]) == ("shell", "in-compose")
+    (server.state / "compose-version").write_text("2.34.0\n")
+    env = server.functions(env=shell)["environment"]
+    # before: the earlier env files first, then the project environment; never environment:
+    assert (env["FROM_A"], env["FROM_DECLARED"]) == ("first", "")
+
+
 def test_the_override_file_is_merged_unless_f_is_given(server: Server) -> None:
     server.write(
         "docker-compose.yml",
