@@ -769,3 +769,21 @@ def test_the_override_applies_to_up_and_f_leaves_it_out(sandbox: Sandbox) -> Non
     assert sandbox.container()["recreate_count"] == 2
     r = compose_ok(sandbox, "logs --no-log-prefix functions")
     assert r.stdout.splitlines()[0] == "main function started"
+
+
+def test_every_command_reads_the_override(sandbox: Sandbox) -> None:
+    (sandbox.project_dir / "docker-compose.override.yml").write_text(
+        "services:\n  extra:\n    image: busybox:1.37\n"
+    )
+    r = compose_ok(sandbox, "up -d extra")
+    assert r.stderr.startswith(" Container supabase-extra-1  Recreate")
+    assert compose_ok(sandbox, "ps --services").stdout.split() == [
+        "kong",
+        "functions",
+        "db",
+        "extra",
+    ]
+    r = compose_ok(sandbox, "restart extra")
+    assert " Container supabase-extra-1  Restarting" in r.stderr
+    r = ssh(sandbox, "docker compose -f docker-compose.yml restart extra")
+    assert (r.returncode, r.stderr) == (1, "no such service: extra\n")
