@@ -30,27 +30,33 @@ test: install sshd
 	$(BIN)/python -m pytest -q
 
 # Start the sandbox server seeded like the incident notes, then run the main job against it.
+# DEMO_PORT and DEMO_ROOT choose another port or folder (a port in use, another user's folder).
+DEMO_PORT ?= 48022
+DEMO_ROOT ?= /tmp/edgesync-sandbox
+ES := $(BIN)/edgesync -c $(DEMO_ROOT)/edgesync.yaml
+
 demo: install sshd
-	$(BIN)/python -m sandbox up --example examples/academyos
+	$(BIN)/python -m sandbox up --root $(DEMO_ROOT) --port $(DEMO_PORT) --example examples/academyos --write-config $(DEMO_ROOT)/edgesync.yaml
 	@echo; echo '$$ edgesync ls'
-	@$(BIN)/edgesync ls
+	@$(ES) ls
 	@echo; echo '$$ edgesync diff'
-	@$(BIN)/edgesync diff
+	@$(ES) diff
 	@echo; echo '$$ edgesync push wpp-provision'
-	@$(BIN)/edgesync push wpp-provision --logs-seconds 3
-	@echo; echo '# the UI calls the endpoint (a real HTTP request to the sandbox functions service)'
-	@$(BIN)/python -m sandbox request wpp-provision
+	@$(ES) push wpp-provision
+	@echo; echo '# the UI calls the endpoint: a real HTTP request, answered by the pushed function'
+	@echo '# (the sandbox has no internet: its call to the WhatsApp API fails, and it logs why)'
+	@$(BIN)/python -m sandbox request --root $(DEMO_ROOT) -X POST -d '{"schoolId": "school-42"}' wpp-provision
 	@echo; echo '$$ edgesync logs --grep provision'
-	@$(BIN)/edgesync logs --grep provision
-	@echo; echo '$$ edgesync push   # everything else that differs'
-	@$(BIN)/edgesync push --logs-seconds 2
+	@$(ES) logs --grep provision
+	@echo; echo '$$ edgesync push --yes   # everything else that differs'
+	@$(ES) push --yes
 	@echo; echo '$$ edgesync diff --exit-code'
-	@$(BIN)/edgesync diff --exit-code
+	@$(ES) diff --exit-code
 	@echo; echo '$$ edgesync history'
-	@$(BIN)/edgesync history
+	@$(ES) history
 
 demo-down: install
-	$(BIN)/python -m sandbox down
+	$(BIN)/python -m sandbox down --root $(DEMO_ROOT)
 
 lint: install
 	$(BIN)/ruff check edgesync sandbox sandbox/bin/docker tests bench tools

@@ -60,6 +60,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Request the functions on the server now: up, boot error or no answer, with latency.",
     ),
     "lock": ("lock", "lock_app", "Inspect or clear the server's deploy lock."),
+    "secrets": (
+        "secrets",
+        "secrets_app",
+        "The functions' secrets on the server (names and digests shown, values never).",
+    ),
 }
 
 

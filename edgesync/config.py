@@ -45,6 +45,7 @@ class Target:
     keep_releases: int = 10
     timeout: int = 120  # seconds a remote command may take (uploads: seconds without progress)
     verify_timeout: int = 60  # seconds to wait for the functions to answer after a restart
+    secrets_file: str = ".env.functions"  # the functions' secrets, relative to project_dir
 
     @property
     def remote_functions_dir(self) -> PurePosixPath:
@@ -180,6 +181,7 @@ _TARGET_KEYS = (
     "keep_releases",
     "timeout",
     "verify_timeout",
+    "secrets_file",
 )
 
 
@@ -375,6 +377,8 @@ class _Reader:
             return PurePosixPath(self.checked(node, key, _remote_abs_path))
         if name == "functions_dir":
             return PurePosixPath(self.checked(node, key, _remote_rel_path))
+        if name == "secrets_file":
+            return self.checked(node, key, _secrets_file)
         if name == "compose":
             value = self.checked(node, key, _command)
             return tuple(shlex.split(value))
@@ -445,6 +449,16 @@ _TEXT_CHECKS: dict[str, Callable[[str], str | None]] = {
 }
 
 
+def answer_problem(key: str, value: str) -> str | None:
+    """Why `value` is not a valid target `key` (for `init`, asked one answer at a time)."""
+    checks: dict[str, Callable[[str], str | None]] = {
+        "host": _host,
+        "user": _user,
+        "project_dir": _remote_abs_path,
+    }
+    return checks[key](value) if key in checks else None
+
+
 def _show(value: object) -> str:
     return "nothing" if value is None else f"{type(value).__name__} {value!r}"
 
@@ -475,6 +489,15 @@ def _remote_rel_path(value: str) -> str | None:
         return f"must be a folder inside project_dir (not project_dir itself), got '{value}'"
     if parts[0] == ".edgesync":
         return "must not be edgesync's state folder (.edgesync)"
+    return None
+
+
+def _secrets_file(value: str) -> str | None:
+    problem = _remote_rel_path(value)
+    if problem is not None:
+        return problem.replace("a folder", "a file")
+    if PurePosixPath(value).parts[0] in ("volumes",):
+        return "must not be in volumes/ (the functions folder is served from there)"
     return None
 
 

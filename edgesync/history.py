@@ -42,6 +42,13 @@ def safe_path(path: object) -> bool:
     return ".." not in PurePosixPath(path).parts and not is_ignored(path)
 
 
+def _safe_state_path(path: str) -> bool:
+    """A relative path inside project_dir (the secrets file): no `..`, not absolute."""
+    if not path or path.startswith("/") or "\0" in path or "\n" in path:
+        return False
+    return ".." not in PurePosixPath(path).parts
+
+
 # --------------------------------------------------------------------------- the record
 
 
@@ -87,7 +94,21 @@ class DeleteOp:
         return self.path
 
 
-Op = FunctionOp | PutOp | DeleteOp
+@dataclass(frozen=True)
+class SecretsOp:
+    """The functions' secrets file replaced (its path is relative to project_dir)."""
+
+    path: str
+    existed: bool
+    op: Literal["secrets"] = "secrets"
+
+    @property
+    def where(self) -> str:
+        """The path this operation changes."""
+        return self.path
+
+
+Op = FunctionOp | PutOp | DeleteOp | SecretsOp
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,8 @@ class Release:
     rolled_back: tuple[str, ...] = ()
     restores_before: str | None = None
     reason: str = ""  # why a rollback was made ("verification failed": automatically)
+    secrets_before: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    secrets_after: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     schema: int = 1
     problem: str | None = None
 
@@ -164,6 +187,8 @@ class Release:
             rolled_back=_strs(data, "rolled_back"),
             restores_before=_str(data, "restores_before") or None,
             reason=_str(data, "reason"),
+            secrets_before=_hashes(data.get("secrets") or {}, "before"),
+            secrets_after=_hashes(data.get("secrets") or {}, "after"),
             schema=_int(data, "schema", 1),
         )
         problem = rec.find_problem()
@@ -174,6 +199,10 @@ class Release:
         if not RELEASE_ID_RE.match(self.id):
             return f"the history names a release id edgesync did not write: {self.id!r}"
         for op in self.ops or ():
+            if isinstance(op, SecretsOp):
+                if not _safe_state_path(op.path):
+                    return f"release {self.id} names an unsafe secrets file {op.path!r}"
+                continue
             if not safe_path(op.where):
                 return f"release {self.id} names an unsafe path {op.where!r}: refusing to roll back"
         for path in (*self.before, *self.after):
@@ -209,6 +238,11 @@ class Release:
             "after": dict(self.after),
             "edgesync": self.version,
         }
+        if self.secrets_before or self.secrets_after:
+            out["secrets"] = {
+                "before": dict(self.secrets_before),
+                "after": dict(self.secrets_after),
+            }
         if self.kind == "rollback":
             out["rolled_back"] = list(self.rolled_back)
             out["restores_before"] = self.restores_before
@@ -268,6 +302,8 @@ def _op(o: object) -> Op:
         return PutOp(_str(o, "path", required=True), bool(o.get("existed")))
     if kind == "delete":
         return DeleteOp(_str(o, "path", required=True), bool(o.get("is_function")))
+    if kind == "secrets":
+        return SecretsOp(_str(o, "path", required=True), bool(o.get("existed")))
     raise BadRecord(f"ops: unknown operation {kind!r}")
 
 
@@ -276,6 +312,8 @@ def _op_json(op: Op) -> dict[str, Any]:
         return {"op": "function", "name": op.name, "existed": op.existed}
     if isinstance(op, PutOp):
         return {"op": "put", "path": op.path, "existed": op.existed}
+    if isinstance(op, SecretsOp):
+        return {"op": "secrets", "path": op.path, "existed": op.existed}
     return {"op": "delete", "path": op.path, "is_function": op.is_function}
 
 
@@ -423,6 +461,8 @@ class RollbackPlan:
     expected: Mapping[str, str]
     undone: tuple[str, ...]  # release ids, oldest first
     before_release: str  # the release the server goes back to before
+    secrets: SecretsChange | None = None  # the secrets file it restores (or removes)
+    secrets_digests: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def rollback_plan(
@@ -443,7 +483,14 @@ def rollback_plan(
     puts: list[PutFile] = []
     deletes: list[DeletePath] = []
     expected: dict[str, str] = {}
+    secrets: SecretsChange | None = None
+    digests: Mapping[str, str] = MappingProxyType({})
     for (kind, name), (rid, op, before) in sorted(_first_touches(undone).items()):
+        if isinstance(op, SecretsOp):
+            source = f"releases/{rid}/before/secrets" if op.existed else None
+            secrets = SecretsChange(op.path, source, existed=True)
+            digests = next(r.secrets_before for r in undone if r.id == rid)
+            continue
         existed_before = isinstance(op, DeleteOp) or op.existed
         source = f"releases/{rid}/before/{name}"
         now = name in remote.folders if kind == "function" else name in remote.files
@@ -457,7 +504,7 @@ def rollback_plan(
         elif now:
             deletes.append(DeletePath(name, is_function=kind == "function"))
     plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), compare(remote, remote, {}))
-    return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id)
+    return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id, secrets, digests)
 
 
 def resolve_release_id(ids: Sequence[str], given: str) -> str:
@@ -530,6 +577,8 @@ def _first_touches(
         for op in rec.ops or ():
             if isinstance(op, FunctionOp):
                 key = ("function", op.name)
+            elif isinstance(op, SecretsOp):
+                key = ("secrets", op.path)
             elif isinstance(op, DeleteOp):
                 key = ("function" if op.is_function else "file", op.path)
             else:
@@ -626,6 +675,15 @@ class Actor:
 
 
 @dataclass(frozen=True)
+class SecretsChange:
+    """The secrets file a release replaces: from `source` (under the state folder), or removed."""
+
+    file: str  # relative to project_dir
+    source: str | None  # e.g. staging/<id>/secrets.new or releases/<id>/before/secrets
+    existed: bool
+
+
+@dataclass(frozen=True)
 class Bundle:
     """Everything one release sends: the plan, its record, the hashes staged files must have."""
 
@@ -635,12 +693,14 @@ class Bundle:
     expected: Mapping[str, str]
     retire: tuple[str, ...] = ()
     modes: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    secrets: SecretsChange | None = None  # the secrets file this release replaces
+    secrets_text: str | None = None  # its new text (a rollback restores a backup instead)
 
 
 def build_bundle(
     plan: PushPlan,
     *,
-    kind: Literal["push", "rollback"],
+    kind: Literal["push", "rollback", "secrets"],
     remote: Manifest,
     expected: Mapping[str, str],
     history: History,
@@ -654,6 +714,9 @@ def build_bundle(
     restores_before: str | None = None,
     modes: Mapping[str, int] | None = None,
     reason: str = "",
+    secrets: SecretsChange | None = None,
+    secrets_text: str | None = None,
+    secrets_digests: tuple[Mapping[str, str], Mapping[str, str]] | None = None,
 ) -> Bundle:
     """The release a push or a rollback sends: its record, expected hashes, backups to retire.
 
@@ -679,16 +742,26 @@ def build_bundle(
         functions=tuple(f.name for f in plan.functions),
         deleted_functions=tuple(d.path for d in plan.deletes if d.is_function),
         files=tuple(files),
-        ops=plan_ops(plan),
+        ops=plan_ops(plan)
+        + ((SecretsOp(secrets.file, secrets.existed),) if secrets is not None else ()),
         before=MappingProxyType(replaced_on_server(plan, remote)),
         after=MappingProxyType(dict(expected)),
         version=actor.version,
         rolled_back=rolled_back,
         restores_before=restores_before,
         reason=reason,
+        secrets_before=MappingProxyType(dict(secrets_digests[0] if secrets_digests else {})),
+        secrets_after=MappingProxyType(dict(secrets_digests[1] if secrets_digests else {})),
         schema=SCHEMA,
     )
     retire = to_retire(kept, history.ids, rid, keep)
     return Bundle(
-        rid, plan, record, MappingProxyType(dict(expected)), retire, MappingProxyType(modes or {})
+        rid,
+        plan,
+        record,
+        MappingProxyType(dict(expected)),
+        retire,
+        MappingProxyType(modes or {}),
+        secrets,
+        secrets_text,
     )

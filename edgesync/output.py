@@ -40,8 +40,13 @@ from edgesync.results import (
     Result,
     RollbackPreview,
     RollbackResult,
+    SecretsDiffResult,
+    SecretsListResult,
+    SecretsResult,
     StatusResult,
 )
+from edgesync.secrets import SecretChange
+from edgesync.text import plural
 from edgesync.verification import Check
 
 STEP_SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -233,6 +238,9 @@ class Output:
             RepairResult: self._repair,
             RestartResult: self._restart,
             CheckResult: self._check,
+            SecretsListResult: self._secrets_list,
+            SecretsResult: self._secrets,
+            SecretsDiffResult: self._secrets_diff,
             StatusResult: self._status,
             InitResult: self._init,
         }
@@ -249,6 +257,57 @@ class Output:
 
     def _ls(self, r: LsResult) -> None:
         self._function_states(r.states, r.target, r.where)
+
+    def _secrets_list(self, r: SecretsListResult) -> None:
+        self.info(f"target {r.target}: {r.file}")
+        if not r.entries:
+            self.line("no secrets set")
+            return
+        rows = [
+            (
+                e.name,
+                e.source + (" (compose environment wins)" if e.overridden else ""),
+                e.digest or "-",
+            )
+            for e in r.entries
+        ]
+        if self.rich:
+            table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+            for col in ("name", "from", "digest"):
+                table.add_column(col, overflow="fold")
+            for row in rows:
+                table.add_row(*(_cell(c) for c in row))
+            self.out.print(table)
+        else:
+            for row in rows:
+                self.line("  ".join(safe(c, lines=False) for c in row))
+
+    def _secret_changes(self, changes: Sequence[SecretChange]) -> None:
+        mark = {"added": "+", "changed": "~", "removed": "-", "unchanged": " "}
+        for c in changes:
+            digests = f"{c.before or '-'} -> {c.after or '-'}"
+            self.line(f"{mark[c.status]} {safe(c.name, lines=False)}  {c.status}  {digests}")
+
+    def _secrets(self, r: SecretsResult) -> None:
+        if r.release is None:
+            self.line(f"{r.target}: the secrets already hold these values")
+            return
+        self._secret_changes(r.changes)
+        self.line(
+            f"released {r.release} on {r.target}: "
+            + ("applied (the service was recreated)" if r.applied else "not applied yet")
+        )
+        if not r.applied and r.error is None:
+            self.info(
+                "the functions get the new values once the service is recreated: "
+                "`edgesync restart --recreate`"
+            )
+        self._verified(r.verification)
+
+    def _secrets_diff(self, r: SecretsDiffResult) -> None:
+        self._secret_changes(r.changes)
+        differ = sum(1 for c in r.changes if c.status != "unchanged")
+        self.line("in sync" if r.in_sync else f"{plural(differ, 'name')} differ from {r.source}")
 
     def _check(self, r: CheckResult) -> None:
         if r.skipped:
@@ -292,7 +351,10 @@ class Output:
 
     def _init(self, r: InitResult) -> None:
         self.line(f"wrote {r.path}")
-        self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
+        if r.connected:
+            self.line(r.connected)
+        if r.error is None:
+            self.info("next: edgesync diff   (an unknown host key is refused: see the README)")
 
     # -- diff --------------------------------------------------------------------
 
@@ -376,7 +438,7 @@ class Output:
             self.line("dry run: nothing was changed")
             return
         if result.release is None:
-            self.line(f"in sync: nothing to push to {result.target}")
+            self.line(result.note or f"in sync: nothing to push to {result.target}")
             return
         fns = ", ".join(result.functions) or "no function folders"
         self.line(
@@ -569,26 +631,39 @@ class Output:
 def step_summary_markdown(result: PushResult) -> str:
     """The Markdown a push appends to the CI step summary."""
     if result.release is None:
-        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.\n"
+        said = f"\n\n{_md(result.note)}" if result.note else ""
+        return f"### edgesync: `{result.target}` already in sync\n\nNothing was deployed.{said}\n"
+    failed = [c for c in result.verification if not c.ok]
+    title = "deploy failed on" if failed or result.error else "deployed to"
+    also = [f for f in result.affected if f not in result.functions]
     lines = [
-        f"### edgesync: deployed to `{result.target}`",
+        f"### edgesync: {title} `{result.target}`",
         "",
         f"- release: `{result.release}`",
         f"- commit: `{result.commit}`",
         f"- functions: {', '.join(f'`{f}`' for f in result.functions) or 'none'}",
-        f"- restarted: {'yes' if result.restarted else 'no'}",
-        "",
-        "| file | action |",
-        "|---|---|",
     ]
-    lines += [f"| `{p}` | upload |" for p in result.uploaded]
-    lines += [f"| `{p}` | delete |" for p in result.deleted]
+    if also:
+        lines.append(f"- also changes: {', '.join(f'`{f}`' for f in also)}")
+    if result.blocked:
+        lines.append(
+            f"- left out (cannot be deployed): {', '.join(f'`{f}`' for f in result.blocked)}"
+        )
+    lines.append(f"- restarted: {'yes' if result.restarted else 'no'}")
+    for c in result.verification:
+        detail = f": {_md(c.detail)}" if c.detail and not c.ok else ""
+        lines.append(f"- `{c.function}`: {c.outcome.value} (HTTP {c.status}){detail}")
+    if result.rolled_back_by:
+        lines.append(f"- rolled back by release `{result.rolled_back_by}`")
+    lines += ["", "| file | action |", "|---|---|"]
+    lines += [f"| `{_md(p)}` | upload |" for p in result.uploaded]
+    lines += [f"| `{_md(p)}` | delete |" for p in result.deleted]
     return "\n".join(lines) + "\n"
 
 
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """`1 file`, `2 files`."""
-    return f"{n} {word if n == 1 else words or word + 's'}"
+def _md(text: str) -> str:
+    """Server text in Markdown: one line, no markup that could fake a heading or a link."""
+    return safe(text, lines=False).replace("|", "\\|").replace("`", "'").replace("[", "\\[")
 
 
 def _size(n: float) -> str:

@@ -18,6 +18,7 @@ from edgesync.history import Release, failed_ids
 from edgesync.local.deps import Blocked
 from edgesync.plan import Comparison, FunctionState
 from edgesync.remote.lock import LockStatus
+from edgesync.secrets import SecretChange
 from edgesync.verification import Check
 
 
@@ -38,6 +39,7 @@ class DiffResult:
     comparison: Comparison
     patches: tuple[Patch, ...] = ()
     blocked: tuple[Blocked, ...] = ()  # functions that cannot be deployed as they are
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
 
     @property
     def in_sync(self) -> bool:
@@ -50,6 +52,7 @@ class DiffResult:
             **comparison_json(self.comparison, self.target),
             "in_sync": self.in_sync,
             "blocked": blocked_json(self.blocked),
+            "warnings": list(self.warnings),
         }
 
 
@@ -98,11 +101,13 @@ class LsResult:
     target: str
     where: str
     states: tuple[FunctionState, ...]
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
 
     def to_json(self) -> dict[str, Any]:
         """`ls --json`."""
         return {
             "target": self.target,
+            "warnings": list(self.warnings),
             "functions": [
                 {
                     "name": s.name,
@@ -153,6 +158,8 @@ class PushResult:
     blocked: tuple[str, ...] = ()  # functions left out: they cannot be deployed as they are
     verification: tuple[Check, ...] = ()  # what each function answered after the restart
     rolled_back_by: str | None = None  # the release that undid this one (it did not boot)
+    note: str | None = None  # with nothing to push: what is true instead of "in sync"
+    warnings: tuple[str, ...] = ()  # settings the server ignores (config.toml verify_jwt)
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -179,6 +186,8 @@ class PushResult:
             "restarted": self.restarted,
             "verified": checks_json(self.verification),
             "rolled_back_by": self.rolled_back_by,
+            "warnings": list(self.warnings),
+            **({"note": self.note} if self.note else {}),
         }
 
 
@@ -211,6 +220,7 @@ class RollbackResult:
     restarted: bool = False
     restart_command: str | None = None
     verification: tuple[Check, ...] = ()
+    secrets_restored: bool = False  # the secrets file came back too (the service was recreated)
     error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
@@ -316,6 +326,94 @@ class RestartResult:
 
 
 @dataclass(frozen=True)
+class SecretEntry:
+    """One variable the functions get: its name, where it comes from, a digest of its value."""
+
+    name: str
+    source: str  # "secrets file" | "compose environment"
+    digest: str | None
+    overridden: bool = False  # in the file, but compose `environment:` sets it too (and wins)
+
+
+@dataclass(frozen=True)
+class SecretsListResult:
+    """`secrets list`: names, sources and digests; never values."""
+
+    target: str
+    file: str
+    entries: tuple[SecretEntry, ...]
+    wired: bool  # the functions service reads the file (compose env_file)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets list --json`."""
+        return {
+            "target": self.target,
+            "file": self.file,
+            "wired": self.wired,
+            "secrets": [
+                {
+                    "name": e.name,
+                    "source": e.source,
+                    "digest": e.digest,
+                    "overridden": e.overridden,
+                }
+                for e in self.entries
+            ],
+        }
+
+
+def secret_changes_json(changes: Sequence[SecretChange]) -> list[dict[str, Any]]:
+    """Name by name: status and digests."""
+    return [
+        {"name": c.name, "status": c.status, "before": c.before, "after": c.after} for c in changes
+    ]
+
+
+@dataclass(frozen=True)
+class SecretsResult:
+    """`secrets set/unset`: the release recorded (None: nothing changed) and what changed."""
+
+    target: str
+    release: str | None
+    changes: tuple[SecretChange, ...]
+    applied: bool = False  # the service was recreated with the new values
+    verification: tuple[Check, ...] = ()
+    error: EdgesyncError | None = field(default=None, compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets set --json`."""
+        return {
+            "target": self.target,
+            "release": self.release,
+            "changes": secret_changes_json(self.changes),
+            "applied": self.applied,
+            "verified": checks_json(self.verification),
+        }
+
+
+@dataclass(frozen=True)
+class SecretsDiffResult:
+    """`secrets diff --from-file`: how a local file's values compare, by digest."""
+
+    target: str
+    source: str
+    changes: tuple[SecretChange, ...]
+
+    @property
+    def in_sync(self) -> bool:
+        """No name differs."""
+        return all(c.status == "unchanged" for c in self.changes)
+
+    def to_json(self) -> dict[str, Any]:
+        """`secrets diff --json`."""
+        return {
+            "target": self.target,
+            "in_sync": self.in_sync,
+            "changes": secret_changes_json(self.changes),
+        }
+
+
+@dataclass(frozen=True)
 class FunctionCheck:
     """One function's pre-flight: the problems found (none: it loads)."""
 
@@ -384,11 +482,12 @@ class InitResult:
     """`init`: the file written."""
 
     path: Path
-    warnings: Sequence[str] = ()
+    connected: str | None = None  # what the connection test found
+    error: EdgesyncError | None = field(default=None, compare=False)
 
     def to_json(self) -> dict[str, Any]:
         """The path written."""
-        return {"path": str(self.path)}
+        return {"path": str(self.path), "connected": self.connected}
 
 
 Result = (
@@ -402,6 +501,9 @@ Result = (
     | RepairResult
     | RestartResult
     | CheckResult
+    | SecretsListResult
+    | SecretsResult
+    | SecretsDiffResult
     | StatusResult
     | PlanPreview
     | RollbackPreview

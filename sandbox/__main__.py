@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -52,6 +53,8 @@ def up(args: argparse.Namespace) -> int:
     sandbox = start_sandbox(root, args.port)
     if args.example is not None:
         sandbox.seed_example(args.example.resolve())
+    if args.write_config is not None:
+        write_config(sandbox, args.write_config, args.example)
     print(f"sandbox up: {sandbox.user}@{sandbox.host}:{sandbox.port} (sshd pid {sandbox.pid})")
     print(f"  project_dir  {sandbox.project_dir}")
     print(f"  client key   {sandbox.client_key}")
@@ -61,6 +64,26 @@ def up(args: argparse.Namespace) -> int:
     print(f"  functions    http://{sandbox.host}:{sandbox.kong_port}/functions/v1/NAME")
     print(f"  try: {' '.join(sandbox.ssh_command())} 'docker compose ps'")
     return 0
+
+
+def write_config(sandbox: Sandbox, path: Path, example: Path | None) -> None:
+    """An edgesync.yaml that deploys `example` (or ./supabase/functions) to this sandbox."""
+    functions = (example.resolve() / "supabase" / "functions") if example else None
+    lines = [
+        "# Written by `python -m sandbox up`: deploys to this sandbox server.",
+        f"functions_dir: {json.dumps(str(functions))}" if functions else "",
+        "default_target: sandbox",
+        "targets:",
+        "  sandbox:",
+        f"    host: {sandbox.host}",
+        f"    port: {sandbox.port}",
+        f"    user: {sandbox.user}",
+        f"    identity_file: {json.dumps(str(sandbox.client_key))}",
+        f"    known_hosts_file: {json.dumps(str(sandbox.known_hosts))}",
+        f"    project_dir: {json.dumps(str(sandbox.project_dir))}",
+    ]
+    path.write_text("\n".join(line for line in lines if line) + "\n")
+    print(f"  edgesync.yaml {path}")
 
 
 def down(args: argparse.Namespace) -> int:
@@ -142,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="seed the server with an example repository (e.g. examples/academyos)",
     )
+    sub.add_argument(
+        "--write-config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write an edgesync.yaml that targets this sandbox (and deploys the example)",
+    )
     sub.set_defaults(run=up)
     add("down", "stop the sandbox server").set_defaults(run=down)
     sub = add("request", "send an HTTP request to /functions/v1/NAME, print status and body")
@@ -163,6 +193,13 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.run(args)
     except SandboxError as error:
         print(f"sandbox: {error}", file=sys.stderr)
+        return 1
+    except PermissionError as error:
+        print(
+            f"sandbox: {error.filename}: permission denied (made by another user?): "
+            "choose another folder with --root (make demo DEMO_ROOT=/tmp/my-sandbox)",
+            file=sys.stderr,
+        )
         return 1
     return code
 

@@ -96,6 +96,7 @@ def test_clean_environment_credentials_only_from_env(
         "restarted",
         "verified",
         "rolled_back_by",
+        "warnings",
     }
     assert data["functions"] == ["fn-a", "fn-b"]
     assert all(set(f) == {"path", "action"} for f in data["files"])

@@ -22,14 +22,19 @@ COMMANDS = [
     "status",
     "lock status",
     "lock release",
+    "secrets list",
+    "secrets set",
+    "secrets unset",
+    "secrets diff",
 ]
 
 
 def test_command_list_is_complete() -> None:
     group = typer.main.get_command(app)
-    names = set(group.commands)  # type: ignore[attr-defined]
-    lock = group.commands["lock"]  # type: ignore[attr-defined]
-    names = (names - {"lock"}) | {f"lock {n}" for n in lock.commands}
+    names = set()
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        subs = getattr(command, "commands", None)
+        names |= {f"{name} {sub}" for sub in subs} if subs else {name}
     assert names == set(COMMANDS)
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from edgesync.config import load_config
+from sandbox import Sandbox
 from tests.helpers import cli
+from tests.terminal import Terminal
 
 
 @pytest.fixture
@@ -100,3 +102,59 @@ def test_usage_errors_exit_2(repo: Path) -> None:
     assert r.code == 2
     r = cli("nonsense")
     assert r.code == 2
+
+
+def test_wizard_on_a_terminal_checks_each_answer_and_tests_the_connection(
+    repo: Path, sandbox: Sandbox, ssh_home: Path
+) -> None:
+    (ssh_home / ".ssh").mkdir()
+    (ssh_home / ".ssh" / "known_hosts").write_text(sandbox.known_hosts.read_text())
+    term = Terminal(["init"], cwd=repo, env={"HOME": str(ssh_home)})
+    term.expect("Server host")
+    term.send("bad;host")
+    term.expect("try again")
+    term.send(sandbox.host)
+    term.expect("SSH user")
+    term.send(sandbox.user)
+    term.expect("SSH port")
+    term.send("99999")
+    term.expect("a port is 1 to 65535")
+    term.send(str(sandbox.port))
+    term.expect("Private key")
+    term.send("/nonexistent/key")
+    term.expect("does not exist")
+    term.send(str(sandbox.client_key))
+    term.expect("Supabase project folder")
+    term.send("relative/path")
+    term.expect("must be an absolute path")
+    term.send(str(sandbox.project_dir))
+    term.expect("Test the connection now?")
+    term.send("y")
+    assert term.finish() == 0, term.seen
+    assert "connected: " in term.seen and "holds" in term.seen
+    t = load_config(repo / "edgesync.yaml").target()
+    assert (t.host, t.port, str(t.project_dir)) == (
+        sandbox.host,
+        sandbox.port,
+        str(sandbox.project_dir),
+    )
+
+
+def test_wizard_says_when_the_connection_test_fails(
+    repo: Path, sandbox: Sandbox, ssh_home: Path
+) -> None:
+    term = Terminal(["init"], cwd=repo, env={"HOME": str(ssh_home)})
+    for prompt, answer in [
+        ("Server host", sandbox.host),
+        ("SSH user", sandbox.user),
+        ("SSH port", str(sandbox.port)),
+        ("Private key", str(sandbox.client_key)),
+        ("Supabase project folder", str(sandbox.project_dir)),
+        ("Test the connection now?", "y"),
+    ]:
+        term.expect(prompt)
+        term.send(answer)
+    assert term.finish() == 4  # the host key is not known yet
+    assert "was written, but the connection test failed" in term.seen
+    assert "--accept-new-host-key" in term.seen
+    assert (repo / "edgesync.yaml").exists()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
 import re
 import shlex
 import subprocess
+import termios
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
@@ -242,16 +246,39 @@ def test_logs_follow_dies_with_the_ssh_channel(sandbox: Sandbox) -> None:
     assert not list((sandbox.state_dir / "followers").iterdir())
 
 
+def controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is its stdin."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 def test_logs_follow_dies_on_hangup_with_a_pty(sandbox: Sandbox) -> None:
-    command = "docker logs -f supabase-edge-functions"
-    client = subprocess.Popen(
-        sandbox.ssh_command(command, "-tt"), stdout=subprocess.PIPE, stdin=subprocess.PIPE
+    """On a terminal (`ssh -t`) the follower dies with the hangup, like docker.
+
+    The terminal is a local one: sshd can only give a session a terminal when it
+    runs as root, and the stand-in behaves the same under either.
+    """
+    master, slave = pty.openpty()
+    env = {
+        **os.environ,
+        "PATH": f"{sandbox.root / 'bin'}:{os.environ['PATH']}",
+        "EDGESYNC_SANDBOX_STATE": str(sandbox.state_dir),
+    }
+    follower = subprocess.Popen(
+        ["docker", "logs", "-f", "supabase-edge-functions"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=sandbox.project_dir,
+        preexec_fn=controlling_terminal,
     )
+    os.close(slave)
     try:
         wait_for(sandbox.followers)
     finally:
-        client.kill()
-        client.wait()
+        os.close(master)  # the terminal hangs up
+    follower.wait(timeout=20)
     wait_for(lambda: not sandbox.followers())
 
 

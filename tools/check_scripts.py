@@ -23,6 +23,7 @@ from edgesync.plan import (  # noqa: E402
     PutFile,
     ReplaceFunction,
 )
+from edgesync.history import SecretsChange  # noqa: E402
 from edgesync.remote import scripts  # noqa: E402
 from edgesync.remote.release import apply_script, undo_script  # noqa: E402
 
@@ -49,8 +50,9 @@ def texts() -> dict[str, str]:
     """Every script as sent: the plain ones, and apply/undo generated for SAMPLE."""
     out = {name: scripts.load(name) for name in scripts.names() if name not in ("apply", "undo")}
     expected = {"fn-a/index.ts": "0" * 64, "odd\nname.ts": "1" * 64}
-    out["apply"] = apply_script(SAMPLE, expected, retire=("r0",))
-    out["undo"] = undo_script(SAMPLE)
+    secrets = SecretsChange(".env.functions", "staging/r/secrets.new", existed=True)
+    out["apply"] = apply_script(SAMPLE, expected, retire=("r0",), secrets=secrets)
+    out["undo"] = undo_script(SAMPLE, secrets)
     return out
 
 

@@ -14,12 +14,14 @@ from edgesync.config import Config
 from edgesync.context import Server, Workspace
 from edgesync.errors import ConnectError, Interrupted, LockedError, RemoteError
 from edgesync.history import Bundle, new_release_id
+from edgesync.local.settings import jwt_mismatches, verify_jwt_settings
 from edgesync.local.tree import ExcludeRules, LocalTree
 from edgesync.loglines import BOOT_RE, LogLine, attribute
 from edgesync.manifest import Manifest, top_of
 from edgesync.remote import compose
 from edgesync.remote.lock import read_lock
 from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
+from edgesync.remote.secrets import compose_config
 from edgesync.remote.snapshot import ServerSnapshot, read_snapshot
 from edgesync.ui import UI
 
@@ -51,6 +53,27 @@ def server_snapshot(server: Server, ui: UI) -> ServerSnapshot:
     for link in sorted(snapshot.symlinks):
         ui.warn(f"{link} is a symbolic link on the server: edgesync does not follow it")
     return snapshot
+
+
+def jwt_warnings(ws: Workspace, server: Server, names: Sequence[str] | None = None) -> list[str]:
+    """Where config.toml's verify_jwt disagrees with the server's one VERIFY_JWT switch.
+
+    Asks the server (compose config) only when config.toml sets verify_jwt somewhere.
+    """
+    settings = verify_jwt_settings(ws.config.functions_dir)
+    if names is not None:
+        settings = {n: v for n, v in settings.items() if n in names}
+    if not settings:
+        return []
+    try:
+        env = compose_config(server.shell, server.target, resolve=True)
+    except RemoteError:
+        return []  # not worth failing a diff for: `secrets list` says what is wrong
+    service = (env.get("services") or {}).get(server.target.service) or {}
+    raw = service.get("environment") if isinstance(service, dict) else None
+    value = raw.get("VERIFY_JWT") if isinstance(raw, dict) else None
+    verifies = str(value).strip().lower() == "true"  # the router's own test
+    return jwt_mismatches(settings, server_verifies=verifies)
 
 
 @dataclass(frozen=True)
@@ -99,6 +122,7 @@ def restart_and_watch(
     watch_logs: bool,
     logs_seconds: float,
     verify_with: Config | None = None,
+    recreate: bool = False,
 ) -> Restarted:
     """Restart the service (after a release), request its functions, show their log lines.
 
@@ -109,7 +133,10 @@ def restart_and_watch(
     caller shows it before the error.
     """
     try:
-        since, command = compose.restart(server.shell, server.target)
+        if recreate:  # the environment changed: a restart would keep the old one
+            since, command = compose.recreate(server.shell, server.target)
+        else:
+            since, command = compose.restart(server.shell, server.target)
     except RemoteError as e:
         recorded = f" — the files are deployed and release {release} is recorded" if release else ""
         return Restarted(

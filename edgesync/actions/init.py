@@ -6,12 +6,16 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from edgesync.config import CONFIG_NAME, DEFAULT_FUNCTIONS_DIR, parse_config
-from edgesync.errors import ConfigError, UsageError
+from edgesync.config import CONFIG_NAME, DEFAULT_FUNCTIONS_DIR, answer_problem, parse_config
+from edgesync.context import Options, Workspace, open_server
+from edgesync.errors import ConfigError, EdgesyncError, UsageError
+from edgesync.remote.snapshot import read_folders
 from edgesync.results import InitResult
+from edgesync.text import plural
 from edgesync.ui import UI
 
 
@@ -118,14 +122,61 @@ def write_config(folder: Path, answers: InitAnswers, *, force: bool = False) -> 
     return path
 
 
-def _ask(ui: UI, value: str | None, flag: str, question: str, default: str | None = None) -> str:
+def _ask(
+    ui: UI,
+    value: str | None,
+    flag: str,
+    question: str,
+    default: str | None = None,
+    *,
+    check: Callable[[str], str | None] | None = None,
+) -> str:
+    """A flag's value, else (on a terminal) an answer, asked again until it is valid."""
     if value is not None:
         return value
     if not ui.interactive:
         if default is not None:
             return default
         raise UsageError(f"{flag} is required without a terminal", hint=f"pass {flag} VALUE")
-    return ui.ask(question, default).strip()
+    while True:
+        answer = ui.ask(question, default).strip()
+        problem = check(answer) if check is not None else None
+        if problem is None:
+            return answer
+        ui.warn(f"{problem}: try again (Ctrl-C to stop)")
+
+
+def _required(key: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if not value:
+            return "an answer is needed"
+        return answer_problem(key, value)
+
+    return check
+
+
+def _optional(key: str) -> Callable[[str], str | None]:
+    return lambda value: answer_problem(key, value) if value else None
+
+
+def _port(value: str) -> str | None:
+    if not value:
+        return None
+    return None if value.isdigit() and 1 <= int(value) <= 65535 else "a port is 1 to 65535"
+
+
+def _key_file(value: str) -> str | None:
+    if not value or Path(value).expanduser().is_file():
+        return None
+    return f"{value} does not exist"
+
+
+def default_key() -> str:
+    """The first of ~/.ssh/id_ed25519, id_ecdsa, id_rsa that exists, or ''."""
+    for name in ("id_ed25519", "id_ecdsa", "id_rsa"):
+        if (Path("~/.ssh").expanduser() / name).is_file():
+            return f"~/.ssh/{name}"
+    return ""
 
 
 def init(
@@ -141,18 +192,75 @@ def init(
     functions_dir: str | None = None,
     force: bool = False,
 ) -> InitResult:
-    """Write edgesync.yaml in `repo`, asking (on a terminal) for what the flags do not give."""
+    """Write edgesync.yaml in `repo`, asking (on a terminal) for what the flags do not give.
+
+    Each answer is checked as it is given; flags are checked with the whole file.
+    """
     fdir = functions_dir or detect_functions_dir(repo)
     if fdir is None:
         fdir = DEFAULT_FUNCTIONS_DIR
         ui.warn(f"no supabase/functions folder in {repo}; writing the default {fdir}")
+    path = repo / CONFIG_NAME
+    if path.exists() and not force:  # say it before asking anything
+        raise UsageError(f"{path} already exists", hint="pass --force to overwrite it")
+    asking = ui.interactive and host is None
+    host_answer = _ask(
+        ui, host, "--host", "Server host (name or ~/.ssh/config alias)", check=_required("host")
+    )
+    user_answer = _ask(
+        ui,
+        user,
+        "--user",
+        "SSH user (empty: from ssh config / your local user)",
+        "",
+        check=_optional("user"),
+    )
+    port_answer = port
+    key_answer = identity_file
+    if asking:
+        given = _ask(ui, None, "--port", "SSH port (empty: from ssh config / 22)", "", check=_port)
+        port_answer = int(given) if given else None
+        key_answer = (
+            _ask(
+                ui,
+                None,
+                "--identity-file",
+                "Private key (empty: ssh-agent / ssh config)",
+                default_key(),
+                check=_key_file,
+            )
+            or None
+        )
     answers = InitAnswers(
-        host=_ask(ui, host, "--host", "Server host (name or ~/.ssh/config alias)"),
-        user=_ask(ui, user, "--user", "SSH user (empty: from ssh config / local user)", "") or None,
-        port=port,
-        project_dir=_ask(ui, project_dir, "--project-dir", "Supabase project folder on the server"),
-        identity_file=identity_file,
+        host=host_answer,
+        user=user_answer or None,
+        port=port_answer,
+        project_dir=_ask(
+            ui,
+            project_dir,
+            "--project-dir",
+            "Supabase project folder on the server (holds docker-compose.yml)",
+            check=_required("project_dir"),
+        ),
+        identity_file=key_answer,
         target=target,
         functions_dir=fdir,
     )
-    return InitResult(write_config(repo, answers, force=force))
+    written = write_config(repo, answers, force=force)
+    if not asking or not ui.confirm("Test the connection now?"):
+        return InitResult(written)
+    try:
+        found = test_connection(written, target)
+    except EdgesyncError as e:
+        e.message = f"{written} was written, but the connection test failed: {e.message}"
+        return InitResult(written, error=e)
+    return InitResult(written, connected=found)
+
+
+def test_connection(config_path: Path, target: str) -> str:
+    """Connect with the new config and list the functions folder: what was found."""
+    options = Options(config_path=config_path, target_name=target)
+    ws = Workspace.load(options)
+    with open_server(ws.target, options) as server:
+        folders = read_folders(server.shell, ws.target)
+        return f"connected: {server.where()} holds {plural(len(folders), 'folder')}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from edgesync.actions.common import local_tree, server_snapshot, server_view
+from edgesync.actions.common import jwt_warnings, local_tree, server_snapshot, server_view
 from edgesync.context import Server, Workspace
 from edgesync.history import drifted, last_release_of
 from edgesync.local import deps
@@ -35,4 +35,7 @@ def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
         )
         for s in states
     )
-    return LsResult(server.target.name, server.where(), states)
+    warnings = jwt_warnings(ws, server)
+    for warning in warnings:
+        ui.warn(warning)
+    return LsResult(server.target.name, server.where(), states, tuple(warnings))

@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from edgesync.actions.common import (
     Again,
+    jwt_warnings,
     local_tree,
     locked_session,
     restart_and_watch,
@@ -32,13 +33,16 @@ from edgesync.local import deps
 from edgesync.local.deps import Blocked
 from edgesync.local.preflight import LoadProblem, deno_binary, preflight
 from edgesync.local.tree import LocalTree
-from edgesync.manifest import ROUTER, Manifest
+from edgesync.manifest import ROUTER, Manifest, top_of
 from edgesync.plan import PushPlan, entry_names, plan_push, through_links
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.snapshot import ServerSnapshot
 from edgesync.results import PlanPreview, PushResult
+from edgesync.text import plural
 from edgesync.ui import UI
 from edgesync.vcs import changed_since, dirty_paths
+
+BROAD_PUSH = 5  # on a terminal, a push changing more functions than this is confirmed
 
 DRIFT_HINT = (
     "see them with `edgesync diff --patch`; push --force overwrites them "
@@ -63,6 +67,13 @@ def changed_functions(tree: LocalTree, snapshot: ServerSnapshot) -> ChangedSelec
     if not base:
         why = "the server has no release yet" if release is None else "its release has no commit"
         return ChangedSelection(None, None, f"--changed: {why}; comparing content instead")
+    if release is not None and release.dirty:
+        return ChangedSelection(
+            None,
+            base,
+            f"--changed: the server's latest release ({release.id}) came from uncommitted "
+            "changes; comparing content instead",
+        )
     changed = changed_since(tree.root, base)
     if changed.paths is None:
         return ChangedSelection(
@@ -99,6 +110,7 @@ class Planned:
     affected: tuple[str, ...] = ()  # every local function whose loaded code changes
     blocked: tuple[Blocked, ...] = ()  # functions left out: they cannot be deployed as they are
     skipped: tuple[str, ...] = ()  # functions left out: enabled = false in config.toml
+    server_only: tuple[str, ...] = ()  # what only the server has (not deleted without --prune)
 
 
 def check_local_names(
@@ -161,6 +173,18 @@ def make_plan(
     drift = tuple(p for p in drifted(remote, snapshot.history.releases) if p in overwritten)
     changed = {*plan.uploads, *plan.removed}
     affected = set(deps.affected(tree, changed)) | {f.name for f in plan.functions}
+    server_only: tuple[str, ...] = ()
+    if plan.empty and not prune:
+        pruning = plan_push(
+            tree.manifest,
+            remote,
+            tree.functions,
+            [n for n in names if n not in stuck],
+            loads,
+            prune=True,
+            skip=[*stuck, *skipped],
+        )
+        server_only = tuple(d.path for d in pruning.deletes)
     return Planned(
         plan,
         snapshot,
@@ -169,6 +193,7 @@ def make_plan(
         tuple(sorted(affected)),
         tuple(stuck.values()),
         tuple(skipped),
+        server_only,
     )
 
 
@@ -223,6 +248,10 @@ def push(
         preflight=checker,
     )
     result = locked_session(ws, server, ui, lock_wait=lock_wait, work=pusher.run)
+    warnings = jwt_warnings(ws, server, result.affected or None)
+    for warning in warnings:
+        ui.warn(warning)
+    result = replace(result, warnings=tuple(warnings))
     if result.release is None or not restart:
         return result
     restarted = restart_and_watch(
@@ -361,8 +390,43 @@ class _Pusher:
             yes,
         )
         self.confirmed: frozenset[str] = frozenset()  # deletions the user agreed to
+        self.agreed: set[str] = set()  # broad pushes the user agreed to, as described
         self.shown: PushPlan | None = None
         self.noted: set[str] = set()
+
+    def _broad(self, planned: Planned) -> str:
+        """How a push reaches beyond what was named (asked about on a terminal), or ''."""
+        affected = planned.affected
+        if not self.names:
+            return f"everything that differs: {plural(len(affected), 'function')} change"
+        beyond = [n for n in affected if n not in self.names]
+        if beyond:
+            return f"{', '.join(self.names)}, which also changes {', '.join(beyond)}"
+        if len(affected) > BROAD_PUSH:
+            return f"{plural(len(affected), 'function')}"
+        return ""
+
+    def _nothing_note(self, snapshot: ServerSnapshot, planned: Planned | None) -> str | None:
+        """What is true when there is nothing to push, and what to run."""
+        tree = self.ws.tree
+        if planned is None:  # --changed found nothing in git: does the content agree?
+            everything = make_plan(tree, snapshot, [], prune=False)
+            if everything.plan.empty:
+                return None
+            names = sorted({top_of(p) for p in everything.plan.uploads})
+            return (
+                f"nothing changed in git since the server's last release, but the server "
+                f"differs in {', '.join(names)}: `edgesync push` syncs them"
+            )
+        if planned.server_only:
+            shown = ", ".join(planned.server_only[:5])
+            more = len(planned.server_only) - 5
+            return (
+                f"nothing to push; only on the server: {shown}"
+                + (f" and {more} more" if more > 0 else "")
+                + " (`edgesync push --prune` deletes them)"
+            )
+        return None
 
     def note(self, message: str) -> None:
         if message not in self.noted:
@@ -385,7 +449,12 @@ class _Pusher:
             session.cancel()
             if planned is not None and planned.blocked:
                 raise undeployable(planned.blocked)
-            return PushResult(target, None, recovered=snapshot.recovered)
+            return PushResult(
+                target,
+                None,
+                recovered=snapshot.recovered,
+                note=self._nothing_note(snapshot, planned),
+            )
         plan = planned.plan
         if plan != self.shown:
             self._preview(planned)
@@ -404,6 +473,13 @@ class _Pusher:
             session.cancel()  # never hold the lock while a person decides
             _confirm_deletes(self.ui, plan, target)
             self.confirmed = deletes
+            raise Again
+        broad = self._broad(planned)
+        if broad and not self.yes and self.ui.interactive and broad not in self.agreed:
+            session.cancel()  # never hold the lock while a person decides
+            if not self.ui.confirm(f"Push {broad} to {target}?"):
+                raise Declined("nothing was pushed")
+            self.agreed.add(broad)
             raise Again
         actor = self.ws.actor()
         bundle = build_bundle(

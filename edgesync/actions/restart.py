@@ -18,6 +18,7 @@ def restart(
     watch_logs: bool = True,
     logs_seconds: float = 10.0,
     verify: bool = True,
+    recreate: bool = False,
 ) -> RestartResult:
     """Restart the service the way a push does, request the local functions (verify), and
     show what the service logs while they boot."""
@@ -30,6 +31,7 @@ def restart(
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
         verify_with=ws.config if verify else None,
+        recreate=recreate,
     )
     checks = done.verification.checks if done.verification else ()
     error: EdgesyncError | None = done.error

@@ -89,6 +89,8 @@ def rollback(
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
     steps += [f"remove {d.path}" + ("/" if d.is_function else "") for d in rb.plan.deletes]
+    if rb.secrets is not None:
+        steps.append(f"restore the secrets in {rb.secrets.file}")
     ui.show(RollbackPreview(target.name, rb.undone, tuple(steps), drift))
     refuse_drift(drift, force=force, hint=DRIFT_HINT)
     if not yes:
@@ -122,6 +124,8 @@ def rollback(
             rolled_back=now.undone,
             restores_before=now.before_release,
             reason=reason,
+            secrets=now.secrets,
+            secrets_digests=({}, now.secrets_digests) if now.secrets else None,
         )
         # The releases being undone keep their backups until retention removes them.
         send_release(server, ui, session, bundle, ws.config.functions_dir, 0)
@@ -140,6 +144,7 @@ def rollback(
             + tuple(p.path for p in now.plan.puts),
             deleted=now.plan.removed,
             recovered=snapshot.recovered,
+            secrets_restored=now.secrets is not None,
         )
 
     result = locked_session(ws, server, ui, lock_wait=lock_wait, work=work)
@@ -153,6 +158,7 @@ def rollback(
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
         verify_with=ws.config if verify else None,
+        recreate=result.secrets_restored,
     )
     checked = restarted.verification
     error: EdgesyncError | None = restarted.error

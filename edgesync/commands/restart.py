@@ -16,6 +16,14 @@ def restart(
     logs_seconds: Annotated[
         float, typer.Option("--logs-seconds", min=0, help="How long to show the logs.")
     ] = 10.0,
+    recreate: Annotated[
+        bool,
+        typer.Option(
+            "--recreate",
+            help="Recreate the container instead (`up -d --force-recreate`): it reads its "
+            "environment and secrets anew.",
+        ),
+    ] = False,
     no_verify: Annotated[
         bool, typer.Option("--no-verify", help="Do not request the functions afterwards.")
     ] = False,
@@ -37,5 +45,6 @@ def restart(
         watch_logs=not no_logs and not json_,
         logs_seconds=logs_seconds,
         verify=not no_verify,
+        recreate=recreate,
     )
     finish(out, result)

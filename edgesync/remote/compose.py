@@ -103,3 +103,23 @@ def stream_logs(
                 f"{errors[-1] if errors else 'no error output'}",
                 hint=_docker_hint(stderr, target),
             )
+
+
+def recreate(shell: RemoteShell, target: Target) -> tuple[str, str]:
+    """`{compose} up -d --force-recreate --no-deps SERVICE`: the container is made again and
+    reads its environment anew (a restart keeps the old one). Returns (server time, command)."""
+    words = [*compose_words(target), "up", "-d", "--force-recreate", "--no-deps", target.service]
+    command = " ".join(quote(w) for w in words)
+    result = shell.run(
+        f"date -u +%Y-%m-%dT%H:%M:%SZ && cd {quote(target.project_dir)} && {command}",
+        check=False,
+        what="recreate",
+    )
+    started = result.stdout.decode("utf-8", "replace").splitlines()[:1]
+    if result.exit_status != 0:
+        raise RemoteError(
+            f"recreating the service failed (`{command}` exited {result.exit_status}): "
+            f"{result.stderr_text.splitlines()[-1] if result.stderr_text else 'no error output'}",
+            hint=_docker_hint(result.stderr_text, target),
+        )
+    return (started[0] if started else ""), command

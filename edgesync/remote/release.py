@@ -30,7 +30,7 @@ from pathlib import Path
 
 from edgesync.config import Target
 from edgesync.errors import ConnectError, EdgesyncError, Interrupted, RemoteError
-from edgesync.history import Actor, Bundle
+from edgesync.history import Actor, Bundle, SecretsChange
 from edgesync.plan import PushPlan
 from edgesync.remote import scripts
 from edgesync.remote.lock import locked_error
@@ -48,7 +48,12 @@ def _flag(value: bool) -> int:  # noqa: FBT001 - a converter
     return 1 if value else 0
 
 
-def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[str] = ()) -> str:
+def apply_script(
+    plan: PushPlan,
+    expected: Mapping[str, str],
+    retire: Sequence[str] = (),
+    secrets: SecretsChange | None = None,
+) -> str:
     """apply.sh for one release: the library plus one call per step (pure text).
 
     `expected` maps every staged path to the sha256 it must have; `retire` lists
@@ -75,6 +80,10 @@ def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[s
     calls += [_call("swap_function", fn.name, _flag(fn.existed)) for fn in plan.functions]
     calls += [_call("put_file", p.path, _flag(p.existed)) for p in plan.puts]
     calls += [_call("delete_path", d.path) for d in plan.deletes]
+    if secrets is not None:
+        calls.append(
+            _call("replace_secrets", secrets.file, secrets.source or "", _flag(secrets.existed))
+        )
     calls.append("# 4. verify what is installed")
     calls.append("verify_installed")
     calls += [
@@ -94,9 +103,12 @@ def apply_script(plan: PushPlan, expected: Mapping[str, str], retire: Sequence[s
     return scripts.load("apply") + "\n".join(calls) + "\n"
 
 
-def undo_script(plan: PushPlan) -> str:
+def undo_script(plan: PushPlan, secrets: SecretsChange | None = None) -> str:
     """undo.sh FD R: put back what the release replaced; safe at any point of the swap."""
-    calls = [_call("undo_delete", d.path) for d in reversed(plan.deletes)]
+    calls = []
+    if secrets is not None:
+        calls.append(_call("undo_secrets", secrets.file))
+    calls += [_call("undo_delete", d.path) for d in reversed(plan.deletes)]
     calls += [_call("undo_put", p.path, _flag(p.existed)) for p in reversed(plan.puts)]
     calls += [_call("undo_function", f.name, _flag(f.existed)) for f in reversed(plan.functions)]
     calls.append("exit $rc")
@@ -173,8 +185,8 @@ def tar_stream(
             raise RemoteError(f"{path} changed while it was being uploaded; push again")
         if size % 512:
             yield b"\0" * (512 - size % 512)
-    for name, text in extra.items():
-        yield from _tar_member(name, text.encode("utf-8", "surrogateescape"))
+    for name, text in extra.items():  # owner-only: the secrets file travels among them
+        yield from _tar_member(name, text.encode("utf-8", "surrogateescape"), 0o600)
     yield b"\0" * 1024
 
 
@@ -267,14 +279,21 @@ class ReleaseSession:
         assert bundle.rid == self.rid
         plan = bundle.plan
         record = bundle.record.to_json()
+        secrets = bundle.secrets
+        if secrets is not None and bundle.secrets_text is not None:
+            secrets = SecretsChange(
+                secrets.file, f"staging/{self.rid}/secrets.new", secrets.existed
+            )
         extra = {
-            "undo.sh": undo_script(plan),
+            "undo.sh": undo_script(plan, secrets),
             "checksums": checksums(bundle.expected),
             "release.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
             "history.json": json.dumps(record, ensure_ascii=False) + "\n",
-            # last: the server applies only a release whose upload is complete
-            "apply.sh": apply_script(plan, bundle.expected, bundle.retire),
         }
+        if bundle.secrets_text is not None:
+            extra["secrets.new"] = bundle.secrets_text
+        # last: the server applies only a release whose upload is complete
+        extra["apply.sh"] = apply_script(plan, bundle.expected, bundle.retire, secrets)
         return self.send_files(
             local_root, sorted(plan.uploads), extra, progress, modes=bundle.modes
         )

@@ -118,6 +118,21 @@ def forget_session_state() -> None:
     _warned_cert_authority = False
 
 
+def _keys_tried(ep: Endpoint) -> list[str]:
+    """What a login offered, in words: the env key, key files, the agent."""
+    if _take_env_key() is not None:
+        return [KEY_ENV]
+    files = [f for f in ep.identity_files if Path(f).is_file()]
+    if not ep.identity_files:
+        home = Path("~/.ssh").expanduser()
+        names = ("id_ed25519", "id_ecdsa", "id_rsa")
+        files = [str(home / n) for n in names if (home / n).is_file()]
+    tried = [f"key file {f}" for f in files]
+    if os.environ.get("SSH_AUTH_SOCK"):
+        tried.append("the keys in ssh-agent")
+    return tried
+
+
 def _key_from_text(text: str) -> paramiko.PKey:
     """A private key held in memory (EDGESYNC_SSH_KEY); never written to disk."""
     for cls in (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey):
@@ -833,16 +848,22 @@ class Connection:
         if isinstance(e, paramiko.AuthenticationException) or (
             authenticating and type(e) is paramiko.SSHException
         ):
-            tried = ", ".join(ep.identity_files) or "ssh-agent and ~/.ssh/id_*"
-            if _take_env_key() is not None:
-                tried = KEY_ENV
+            tried = _keys_tried(ep)
             # paramiko ends its tries on a key file with the last error it met loading it as
             # another key type ("Invalid key"): only its own auth errors say something useful
             why = f"{e}; " if isinstance(e, paramiko.AuthenticationException) else ""
+            if not tried:
+                return ConnectError(
+                    f"no key to log in to {ep} with: no identity_file, no ssh-agent "
+                    "(SSH_AUTH_SOCK is not set) and no ~/.ssh/id_* file",
+                    hint=f"set targets.{ep.label}.identity_file in edgesync.yaml, or add your "
+                    "key to ssh-agent (ssh-add)",
+                )
             return ConnectError(
-                f"authentication failed for {ep} ({why}tried {tried})",
-                hint="check `user` and `identity_file` in edgesync.yaml and that the public "
-                "key is in the server's ~/.ssh/authorized_keys",
+                f"authentication failed for {ep} ({why}tried {'; '.join(tried)})",
+                hint=f"check that {ep.user} is the right user and that the public key is in "
+                f"{ep.user}'s ~/.ssh/authorized_keys on {ep.hostname} "
+                f"(`ssh-copy-id {ep.user}@{ep.hostname}`)",
             )
         if self._proxy is not None:
             return ConnectError(

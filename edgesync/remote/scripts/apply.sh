@@ -89,6 +89,24 @@ delete_path() {
   fi
 }
 
+# the functions' secrets file (a path in the project): replaced whole, 0600, old one kept
+replace_secrets() { # FILE NEW(under $state, "" removes it) EXISTED(as planned; recorded)
+  f="${state%/.edgesync}/$1"
+  [ ! -L "$f" ] || abort "$1 is a symbolic link"
+  if [ -e "$f" ]; then
+    cp -p "$f" "$R/before/secrets" || abort "cannot back up $1"
+  fi
+  if [ -n "$2" ]; then
+    if ! { (umask 077 && cp "$state/$2" "$f.edgesync-new") && chmod 600 "$f.edgesync-new"; }; then
+      rm -f "$f.edgesync-new"
+      abort "cannot write $1"
+    fi
+    mv -f "$f.edgesync-new" "$f" || abort "cannot install $1"
+  else
+    rm -f "$f" || abort "cannot remove $1"
+  fi
+}
+
 # -- 4. verification of what is installed
 verify_installed() {
   cd "$fd" || abort "cannot enter $fd"

@@ -31,4 +31,13 @@ undo_function() { # NAME EXISTED
   fi
 }
 
+undo_secrets() { # FILE (the project is the folder above the state folder): the backup, or none
+  f="${R%/.edgesync/releases/*}/$1"
+  if [ -e "$R/before/secrets" ]; then
+    cp -p "$R/before/secrets" "$f" || rc=1
+  else
+    rm -f "$f" || rc=1
+  fi
+}
+
 # -- the release (generated)

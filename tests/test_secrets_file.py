@@ -1,0 +1,81 @@
+"""The secrets file: compose's env_file syntax both ways, digests, name rules. Pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgesync.secrets import (
+    SecretsFileError,
+    check_name,
+    compare,
+    digest,
+    parse,
+    quote,
+    render,
+)
+
+TRICKY = [
+    "plain",
+    "",
+    "with spaces and # hash",
+    "it's",
+    'double "quotes"',
+    "back\\slash\\",
+    "dollar $HOME ${X} $$",
+    "multi\nline\nPEM",
+    "tab\tand\rreturn",
+    "ünï©ødé ✓",
+    "=equals=",
+]
+
+
+@pytest.mark.parametrize("value", TRICKY)
+def test_every_value_reads_back_exactly(value: str) -> None:
+    text = render({"NAME": value}, "salt")
+    assert parse(text).values == {"NAME": value}
+
+
+def test_single_quotes_are_literal_when_they_can_be() -> None:
+    assert quote("a $b") == "'a $b'"
+    assert quote("it's") == '"it\'s"'
+    assert quote("$x\n") == '"$$x\\n"'
+
+
+def test_users_env_files() -> None:
+    text = "# comment\n\nexport A=1\nB = two # note\nC='lit $X'\nD=\"esc\\nline\"\nE=\n"
+    assert dict(parse(text).values) == {
+        "A": "1",
+        "B": "two",
+        "C": "lit $X",
+        "D": "esc\nline",
+        "E": "",
+    }
+
+
+@pytest.mark.parametrize("text", ["NOT A LINE\n", "A='unclosed\n", "1BAD=x\n"])
+def test_bad_lines_name_the_line_not_the_value(text: str) -> None:
+    with pytest.raises(SecretsFileError) as info:
+        parse("OK=1\n" + text)
+    assert "line 2" in str(info.value)
+    assert "unclosed" not in str(info.value)
+
+
+def test_digests_depend_on_the_salt_and_hide_the_value() -> None:
+    assert digest("a", "secret") == digest("a", "secret")
+    assert digest("a", "secret") != digest("b", "secret")
+    assert "secret" not in digest("a", "secret") and len(digest("a", "x")) == 12
+
+
+def test_names() -> None:
+    assert check_name("WPP_TOKEN") is None
+    assert "not a variable name" in (check_name("9X") or "")
+    assert "SUPABASE_" in (check_name("SUPABASE_URL") or "")
+    assert "docker-compose.yml" in (
+        check_name("JWT_SECRET", compose_names=frozenset({"JWT_SECRET"})) or ""
+    )
+
+
+def test_compare_by_digest() -> None:
+    old = parse(render({"A": "1", "B": "2", "C": "3"}, "s"))
+    changes = {c.name: c.status for c in compare(old, {"A": "1", "B": "x", "D": "4"})}
+    assert changes == {"A": "unchanged", "B": "changed", "C": "removed", "D": "added"}
