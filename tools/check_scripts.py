@@ -16,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from edgesync.history import SecretsChange  # noqa: E402
 from edgesync.plan import (  # noqa: E402
     Comparison,
     DeletePath,
@@ -23,7 +24,6 @@ from edgesync.plan import (  # noqa: E402
     PutFile,
     ReplaceFunction,
 )
-from edgesync.history import SecretsChange  # noqa: E402
 from edgesync.remote import scripts  # noqa: E402
 from edgesync.remote.release import apply_script, undo_script  # noqa: E402
 
