@@ -54,9 +54,7 @@ def diff(
     comp = compare(tree.manifest, remote, selection)
     shown = {f.path for e in comp.entries for f in e.files}
     # mid-swap, files differ from the history for a moment: that is not drift
-    drift = (
-        frozenset() if snapshot.journal else frozenset(drifted(remote, snapshot.history.releases))
-    )
+    drift = frozenset() if snapshot.journal else frozenset(drifted(remote, snapshot.history))
     drift &= shown
     comp = replace(comp, changed_on_server=drift)
     patches = tuple(_patches(ws, server, comp)) if patch else ()

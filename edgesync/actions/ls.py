@@ -22,8 +22,8 @@ def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     stuck = deps.blocked(tree, tree.functions)
     loads = deps.all_dependencies(tree, tree.functions)
     states = function_states(tree.manifest, remote, tree.functions, loads)
-    drift = () if snapshot.journal else drifted(remote, snapshot.history.releases)
-    last = last_release_of(snapshot.history.releases)
+    drift = () if snapshot.journal else drifted(remote, snapshot.history)
+    last = last_release_of(snapshot.history)
     states = tuple(
         replace(
             s,

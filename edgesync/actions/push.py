@@ -170,7 +170,7 @@ def make_plan(
     )
     overwritten = {p for p in plan.uploads if p in remote.files} | set(plan.removed)
     overwritten |= {p for d in plan.deletes for p in remote.under(d.path)}
-    drift = tuple(p for p in drifted(remote, snapshot.history.releases) if p in overwritten)
+    drift = tuple(p for p in drifted(remote, snapshot.history) if p in overwritten)
     changed = {*plan.uploads, *plan.removed}
     affected = set(deps.affected(tree, changed)) | {f.name for f in plan.functions}
     server_only: tuple[str, ...] = ()

@@ -24,18 +24,19 @@ import json
 import secrets
 import tarfile
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgesync.config import Target
 from edgesync.errors import ConnectError, EdgesyncError, Interrupted, RemoteError
-from edgesync.history import Actor, Bundle, SecretsChange
+from edgesync.history import Actor, Bundle, History, HistoryIndex, SecretsChange, parse_history
 from edgesync.plan import PushPlan
 from edgesync.remote import scripts
 from edgesync.remote.lock import locked_error
 from edgesync.remote.shell import Channel, RemoteExit, RemoteShell, RunResult, quote, sh_script
-from edgesync.remote.snapshot import ServerSnapshot, parse_snapshot
+from edgesync.remote.snapshot import ServerSnapshot, history_mode, parse_snapshot, read_history
 
 CHUNK = 1 << 16
 
@@ -190,6 +191,31 @@ def tar_stream(
     yield b"\0" * 1024
 
 
+def coalesced(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    """`chunks` joined into pieces of at least `size` bytes (the last may be shorter): one
+    SSH write per piece instead of three per file (header, data, padding)."""
+    buffer = bytearray()
+    for chunk in chunks:
+        buffer += chunk
+        if len(buffer) >= size:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def gzipped(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    """`chunks` as one gzip stream (level 1: fast, and source text shrinks about 5:1)."""
+    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    yield from coalesced((packed for chunk in chunks if (packed := packer.compress(chunk))), size)
+    yield packer.flush()
+
+
+def index_json(index: HistoryIndex) -> str:
+    """The history index a release leaves on the server (index.json; see session.sh)."""
+    return json.dumps(index.to_json(), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
 SNAPSHOT_END = b"\0EDGESYNC-SNAPSHOT-END\0"
 DEFAULT_IDLE_SECONDS = 120  # the server gives up an upload that stalls this long
 
@@ -229,14 +255,20 @@ class ReleaseSession:
         lock: Mapping[str, object],
         *,
         idle_seconds: int = DEFAULT_IDLE_SECONDS,
+        full_history: bool = False,
     ) -> None:
+        """`full_history`: the snapshot brings every release (rollback, repair), not the
+        history's index and the releases after it."""
         self.shell = shell
         self.target = target
         self.rid = rid
         self.token = secrets.token_hex(8)
         self.lock = {**lock, "token": self.token, "release": rid}
         self.idle_seconds = idle_seconds
+        self.full_history = full_history
         self.channel: Channel | None = None
+        self.history = History()  # as the snapshot told it: the base of the next index
+        self.gzip = False  # the server unpacks a gzipped release
 
     def open(self) -> ServerSnapshot:
         """Lock, repair, list. LockedError (6) when another deploy holds the lock."""
@@ -252,18 +284,26 @@ class ReleaseSession:
                 self.idle_seconds,
                 t.project_dir,
                 scripts.load("snapshot"),
+                history_mode(full=self.full_history),
             )
         )
         head = self.channel.read_until(SNAPSHOT_END, timeout=max(60.0, float(self.idle_seconds)))
         if head is None:
             result = self.channel.finish(what="taking the lock")
             raise self._failure(result)
-        return parse_snapshot(head, f"{t.state_dir}/history.jsonl")
+        snapshot = parse_snapshot(head, f"{t.state_dir}/history.jsonl")
+        if snapshot.index_unreadable:  # we hold the lock: nobody changes it meanwhile
+            snapshot = replace(
+                snapshot, history=read_history(self.shell, t), index_unreadable=False
+            )
+        self.history = snapshot.history
+        self.gzip = snapshot.gzip
+        return snapshot
 
     def cancel(self) -> None:
         """End the session without changing anything (the lock is released)."""
         assert self.channel is not None
-        self.channel.send([b"\0" * 1024])
+        self.channel.send(self._encoded([b"\0" * 1024]))
         result = self.channel.finish(what="ending the session", idle_timeout=60)
         if result.exit_status != RemoteExit.CANCELLED:
             raise self._failure(result)
@@ -292,6 +332,8 @@ class ReleaseSession:
         }
         if bundle.secrets_text is not None:
             extra["secrets.new"] = bundle.secrets_text
+        if self.history.wants_index(len(extra["history.json"])):
+            extra["index.json"] = index_json(self.history.index_after(bundle.record))
         # last: the server applies only a release whose upload is complete
         extra["apply.sh"] = apply_script(plan, bundle.expected, bundle.retire, secrets)
         return self.send_files(
@@ -300,8 +342,10 @@ class ReleaseSession:
 
     def repair_history(self, lines: Sequence[str]) -> None:
         """Replace history.jsonl by `lines` (the old file is kept as history.jsonl.bak-<id>)."""
+        text = "".join(line + "\n" for line in lines)
         extra = {
-            "history.repaired": "".join(line + "\n" for line in lines),
+            "history.repaired": text,
+            "index.json": index_json(parse_history(text).index_after()),
             "apply.sh": scripts.load("repair"),
         }
         self.send_files(Path("/"), [], extra)
@@ -321,7 +365,8 @@ class ReleaseSession:
 
         def counting() -> Iterator[bytes]:
             nonlocal sent
-            for chunk in tar_stream(local_root, uploads, extra, progress, modes):
+            stream = tar_stream(local_root, uploads, extra, progress, modes)
+            for chunk in self._encoded(stream):
                 sent += len(chunk)
                 yield chunk
 
@@ -344,6 +389,14 @@ class ReleaseSession:
         if result.exit_status == RemoteExit.OK:
             return Applied(sent)
         raise self._failure(result)
+
+    def _encoded(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """The tar stream as it travels: gzipped when the server can unpack it so (a tree of
+        source files shrinks about five times), in pieces of at least CHUNK bytes."""
+        if self.gzip:
+            yield from gzipped(chunks)
+        else:
+            yield from coalesced(chunks)
 
     def close(self) -> None:
         """Close the channel if the session is still open (the server then unlocks)."""
