@@ -49,25 +49,61 @@ def _flag(value: bool) -> int:  # noqa: FBT001 - a converter
     return 1 if value else 0
 
 
+ARGS_PER_CALL = 32 << 10  # bytes of names per generated call: far below any ARG_MAX
+
+
+def _calls(
+    function: str, fixed: Sequence[object], names: Iterable[str], group: int = 1
+) -> list[str]:
+    """`function FIXED... NAME...` lines taking every name, split to keep each call short
+    (never inside a `group` of names that go together)."""
+    out: list[str] = []
+    batch: list[str] = []
+    size = 0
+    for name in names:
+        if batch and len(batch) % group == 0 and size + len(name) > ARGS_PER_CALL:
+            out.append(_call(function, *fixed, *batch))
+            batch, size = [], 0
+        batch.append(name)
+        size += len(name) + 3
+    if batch:
+        out.append(_call(function, *fixed, *batch))
+    return out
+
+
+def _by_folder(paths: Iterable[str]) -> dict[str, list[str]]:
+    """Paths grouped by their folder ('.' for top-level names), in order."""
+    groups: dict[str, list[str]] = {}
+    for path in paths:
+        folder, _, name = path.rpartition("/")
+        groups.setdefault(folder or ".", []).append(name)
+    return groups
+
+
 def apply_script(
     plan: PushPlan,
     expected: Mapping[str, str],
     retire: Sequence[str] = (),
     secrets: SecretsChange | None = None,
 ) -> str:
-    """apply.sh for one release: the library plus one call per step (pure text).
+    """apply.sh for one release: the library plus its calls (pure text).
 
     `expected` maps every staged path to the sha256 it must have; `retire` lists
-    release ids whose backups are deleted once this release is recorded.
+    release ids whose backups are deleted once this release is recorded. Calls
+    take names by folder (files) or all at once (function folders), so the
+    server runs a few processes per release, not a few per file.
     """
+    built = [fn for fn in plan.functions if fn.source is None]
+    restored = [fn for fn in plan.functions if fn.source is not None]
+    carried = [path for fn in built for path in (*fn.keep, *fn.preserve)]
     calls = ["# 1. complete the staged folders"]
-    for fn in plan.functions:
-        if fn.source is not None:
-            calls.append(_call("restore_function", fn.source, fn.name))
-            continue
-        calls.append(_call("stage_function", fn.name))
-        calls += [_call("keep_file", path) for path in fn.keep]
-        calls += [_call("preserve_path", path) for path in fn.preserve]
+    folders = {fn.name for fn in built} | {p.rpartition("/")[0] for p in carried if "/" in p}
+    calls += _calls("stage_dirs", (), sorted(folders))
+    calls += _calls("copy_in", (), carried)
+    sources = [fn.source for fn in restored if fn.source is not None]
+    assert all(s.rpartition("/")[2] == fn.name for s, fn in zip(sources, restored, strict=True))
+    for source, names in _by_folder(sources).items():
+        calls += _calls("restore_functions", (source,), names)
     calls += [_call("restore_file", p.source, p.path) for p in plan.puts if p.source is not None]
     calls.append("# 2. verify every staged file against its expected hash")
     calls.append("verify_staged")
@@ -78,8 +114,15 @@ def apply_script(
     ]
     calls.append("# 3. swap, keeping what is replaced in the release")
     calls.append("begin_swap")
-    calls += [_call("swap_function", fn.name, _flag(fn.existed)) for fn in plan.functions]
-    calls += [_call("put_file", p.path, _flag(p.existed)) for p in plan.puts]
+    calls += _calls("swap_out", (), [fn.name for fn in plan.functions if fn.existed])
+    calls += _calls("swap_in", (), [fn.name for fn in plan.functions])
+    replaced = [p.path for p in plan.puts if p.existed]
+    calls += _calls("backup_dirs", (), sorted({p.rpartition("/")[0] for p in replaced} - {""}))
+    calls += _calls("backup_files", (), replaced)
+    for existed in (1, 0):
+        added = _by_folder(p.path for p in plan.puts if _flag(p.existed) == existed)
+        for folder, names in added.items():
+            calls += _calls("install_files", (folder, existed), names)
     calls += [_call("delete_path", d.path) for d in plan.deletes]
     if secrets is not None:
         calls.append(
@@ -92,14 +135,15 @@ def apply_script(
         for path, sha in sorted(expected.items())
         if not _plain_name(path)
     ]
-    calls += [
-        _call("count_files", fn.name, len(fn.upload) + len(fn.keep) + fn.preserve_files)
-        for fn in plan.functions
-        if fn.source is None
+    counts = [
+        str(part)
+        for fn in built
+        for part in (fn.name, len(fn.upload) + len(fn.keep) + fn.preserve_files)
     ]
+    calls += _calls("count_files", (), counts, group=2)
     calls.append("# 5. the release is complete once it is in the history")
     calls.append("commit_release")
-    calls += [_call("retire", old) for old in retire]
+    calls += _calls("retire", (), retire)
     calls.append('printf "released %s\\n" "$rid"')
     return scripts.load("apply") + "\n".join(calls) + "\n"
 
