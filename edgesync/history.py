@@ -229,8 +229,10 @@ class Release:
             "target": self.target,
             "functions": list(self.functions),
             "deleted_functions": list(self.deleted_functions),
+            # a file's hash is in `after` already (only records without ops need it here)
             "files": [
-                {"path": f.path, "action": f.action} | ({"sha256": f.sha256} if f.sha256 else {})
+                {"path": f.path, "action": f.action}
+                | ({"sha256": f.sha256} if f.sha256 and self.after.get(f.path) != f.sha256 else {})
                 for f in self.files
             ],
             "ops": [_op_json(op) for op in self.ops or ()],
@@ -381,9 +383,10 @@ class History:
         """Whether a release (whose history line is `record_bytes` long) should leave a new
         index: when there is none, or when the lines after it would grow too long to send
         with every listing."""
+        if self.index is None:  # but the first release: its line is as short as an index
+            return bool(self.tail)
         return (
-            self.index is None
-            or len(self.tail) + 1 > INDEX_TAIL_RELEASES
+            len(self.tail) + 1 > INDEX_TAIL_RELEASES
             or self.tail_bytes + record_bytes > INDEX_TAIL_BYTES
         )
 

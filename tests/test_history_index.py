@@ -164,7 +164,8 @@ def test_an_index_edgesync_did_not_write_is_refused(broken: dict[str, Any]) -> N
 
 
 def test_when_a_release_writes_a_new_index() -> None:
-    assert History().wants_index()  # none yet
+    assert not History().wants_index()  # the first release: its line is the whole history
+    assert parse_history(text(LINES[:1])).wants_index()  # none yet
     index = parse_history(text(LINES)).index_after()
     assert not History(index=index).wants_index(2000)
     assert History(index=index, tail_bytes=60 << 10).wants_index(8 << 10)  # the tail grows long
@@ -282,10 +283,13 @@ def test_pushes_keep_the_index_and_drift_is_found_through_it(
     repo: Project, sandbox: Sandbox
 ) -> None:
     assert repo.run("push", "--no-logs", "--no-restart").code == 0
+    idx = sandbox.project_dir / ".edgesync/history.idx"
+    assert not idx.exists()  # one release: the history is as short as an index would be
+    repo.write("hello/index.ts", serve("hello v2"))
+    assert repo.run("push", "hello", "--no-logs", "--no-restart").code == 0
     repo.write("fn-a/index.ts", serve("a v2", "../_shared/x.ts"))
     assert repo.run("push", "fn-a", "--no-logs", "--no-restart").code == 0
-    idx = sandbox.project_dir / ".edgesync/history.idx"
-    assert idx.read_text().startswith("1 ")  # written by the first release; the second follows it
+    assert idx.read_text().startswith("2 ")  # written by the second release; the third follows
     out = listing(sandbox)
     assert out.count(b'"id"') == 1 + 1  # the index's latest summary, and the one line after it
     (sandbox.functions_dir / "fn-a/index.ts").write_text("// hotfix on the server\n")
@@ -293,8 +297,8 @@ def test_pushes_keep_the_index_and_drift_is_found_through_it(
     assert data["changed_on_server"] == ["fn-a/index.ts"]
     ls = {f["name"]: f for f in repo.run("ls", "--json").json()["functions"]}
     history = [json.loads(line) for line in (idx.parent / "history.jsonl").read_text().splitlines()]
-    assert ls["fn-a"]["last_release"] == history[1]["id"]
-    assert ls["hello"]["last_release"] == history[0]["id"]
+    assert ls["fn-a"]["last_release"] == history[2]["id"]
+    assert ls["hello"]["last_release"] == history[1]["id"]
 
 
 def test_a_server_without_an_index_gets_one_with_the_next_release(
@@ -302,7 +306,7 @@ def test_a_server_without_an_index_gets_one_with_the_next_release(
 ) -> None:
     assert repo.run("push", "--no-logs", "--no-restart").code == 0
     idx = sandbox.project_dir / ".edgesync/history.idx"
-    idx.unlink()  # an older edgesync kept none
+    idx.unlink(missing_ok=True)  # an older edgesync kept none
     (sandbox.functions_dir / "hello/index.ts").write_text("// by hand\n")
     assert repo.run("diff", "--json").json()["changed_on_server"] == ["hello/index.ts"]
     assert covered(sandbox) is None  # the whole history, as before
@@ -317,15 +321,17 @@ def test_releases_an_older_edgesync_appends_are_read_after_the_index(
     repo: Project, sandbox: Sandbox
 ) -> None:
     assert repo.run("push", "--no-logs", "--no-restart").code == 0
+    repo.write("hello/index.ts", serve("hello v2"))
+    assert repo.run("push", "--no-logs", "--no-restart").code == 0
     history = sandbox.project_dir / ".edgesync/history.jsonl"
-    first = json.loads(history.read_text())
+    first = json.loads(history.read_text().splitlines()[0])
     # an older edgesync replaced fn-a (and kept no index): its line follows the index
     later = {**first, "id": first["id"][:-4] + "ffff", "functions": ["fn-a"]}
     later["ops"] = [{"op": "function", "name": "fn-a", "existed": True}]
     later["after"] = {"fn-a/index.ts": "0" * 64}
     with history.open("a") as f:
         f.write(json.dumps(later) + "\n")
-    assert covered(sandbox) == 1
+    assert covered(sandbox) == 2
     data = repo.run("diff", "--json").json()
     assert data["changed_on_server"] == ["fn-a/index.ts"]  # recorded by the later line
     ls = {f["name"]: f for f in repo.run("ls", "--json").json()["functions"]}

@@ -117,7 +117,6 @@ class Server:
             "apply.sh": apply_text or apply_script(self.plan, self.bundle.expected),
             "undo.sh": undo_script(self.plan),
             "checksums": checksums(self.bundle.expected),
-            "release.json": record,
             "history.json": record,
         }
         data = b"".join(tar_stream(self.local, sorted(self.plan.uploads), extra))

@@ -235,6 +235,9 @@ def tar_stream(
     yield b"\0" * 1024
 
 
+GZIP_LEVEL = 3
+
+
 def coalesced(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
     """`chunks` joined into pieces of at least `size` bytes (the last may be shorter): one
     SSH write per piece instead of three per file (header, data, padding)."""
@@ -249,8 +252,10 @@ def coalesced(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
 
 
 def gzipped(chunks: Iterable[bytes], size: int = CHUNK) -> Iterator[bytes]:
-    """`chunks` as one gzip stream (level 1: fast, and source text shrinks about 5:1)."""
-    packer = zlib.compressobj(1, zlib.DEFLATED, 31)  # wbits 31: the gzip format
+    """`chunks` as one gzip stream. Level 3: source text shrinks about 8:1 (level 1: 7:1,
+    level 6: 10:1 at four times level 1's CPU), while the hashes of the release's metadata
+    barely shrink at any level."""
+    packer = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)  # wbits 31: the gzip format
     yield from coalesced((packed for chunk in chunks if (packed := packer.compress(chunk))), size)
     yield packer.flush()
 
@@ -371,7 +376,6 @@ class ReleaseSession:
         extra = {
             "undo.sh": undo_script(plan, secrets),
             "checksums": checksums(bundle.expected),
-            "release.json": json.dumps(record, indent=2, ensure_ascii=False) + "\n",
             "history.json": json.dumps(record, ensure_ascii=False) + "\n",
         }
         if bundle.secrets_text is not None:

@@ -70,7 +70,9 @@ check_hash() { [ "$(sha256sum < "$1")" = "$2  -" ] || stale "$1 does not match";
 begin_swap() {
   cd / || true
   mkdir -p "$R/before" || fail "cannot create the release folder"
-  cp "$S/undo.sh" "$S/release.json" "$R/" || fail "cannot write the release"
+  if ! { cp "$S/undo.sh" "$R/" && cp "$S/history.json" "$R/release.json"; }; then
+    fail "cannot write the release"
+  fi
   printf '%s\n' "$rid" > "$state/journal" || fail "cannot write the journal"
 }
 abort() {
