@@ -1074,6 +1074,13 @@ class Resolver:
             found |= matched
         return found
 
+    def discovered_configs(self, name: str) -> tuple[str, ...]:
+        """The deno.json/deno.jsonc files Deno discovers from the function's entry folder up
+        to the filesystem root, nearest first (absolute paths)."""
+        entry = self.function(name).entry
+        folder = posixpath.dirname(posixpath.join(self.root, entry or name + "/x"))
+        return self._discovered(folder)
+
     def enabled(self, name: str) -> bool:
         """False when config.toml says `[functions.NAME] enabled = false`."""
         return self._function_settings(name).enabled
