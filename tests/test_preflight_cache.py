@@ -39,7 +39,7 @@ def checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
         ran.append(Path(kw["cwd"]).name)
         return real(args, **kw)
 
-    monkeypatch.setattr(pf.subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "run", run)
     return ran
 
 
