@@ -95,3 +95,20 @@ def test_importing_the_ssh_layer_leaves_invoke_out() -> None:
     code = "import sys, edgesync.remote.ssh; print(sys.modules.get('invoke'))"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "None"
+
+
+def test_a_listing_started_early_raises_in_the_caller(sandbox: Sandbox, ssh_home: Path) -> None:
+    from edgesync.config import load_config
+    from edgesync.remote.snapshot import start_snapshot
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = ssh_home / "edgesync.yaml"
+    config.write_text(
+        f"targets:\n  t:\n    host: 127.0.0.1\n    port: {port}\n    project_dir: /srv/x\n"
+    )
+    target = load_config(config).target("t")
+    pending = start_snapshot(connection(sandbox, port), target)
+    with pytest.raises(ConnectError, match="connection refused"):
+        pending.result()

@@ -22,7 +22,7 @@ from edgesync.remote import compose
 from edgesync.remote.lock import read_lock
 from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
 from edgesync.remote.secrets import compose_config
-from edgesync.remote.snapshot import ServerSnapshot, read_snapshot
+from edgesync.remote.snapshot import PendingSnapshot, ServerSnapshot, read_snapshot
 from edgesync.ui import UI
 
 
@@ -34,13 +34,23 @@ def local_tree(ws: Workspace, ui: UI) -> LocalTree:
     return tree
 
 
-def server_snapshot(server: Server, ui: UI, *, full_history: bool = False) -> ServerSnapshot:
+def server_snapshot(
+    server: Server,
+    ui: UI,
+    *,
+    full_history: bool = False,
+    pending: PendingSnapshot | None = None,
+) -> ServerSnapshot:
     """The server's files, history and kept backups (one command, without the lock).
 
     Unreadable history lines are named; a release caught mid-swap is said. The history
     comes through the server's index unless `full_history` (every release) is asked.
+    `pending`: the listing `start_snapshot` started earlier.
     """
-    snapshot = read_snapshot(server.shell, server.target, full_history=full_history)
+    if pending is not None:
+        snapshot = pending.result()
+    else:
+        snapshot = read_snapshot(server.shell, server.target, full_history=full_history)
     for skipped in snapshot.history.skipped:
         ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair` removes it)")
     if snapshot.journal:

@@ -10,14 +10,16 @@ from edgesync.history import drifted, last_release_of
 from edgesync.local import deps
 from edgesync.manifest import top_of
 from edgesync.plan import function_states
+from edgesync.remote.snapshot import start_snapshot
 from edgesync.results import LsResult
 from edgesync.ui import UI
 
 
 def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     """Functions side by side: not deployed, only on server, differs, in sync."""
+    pending = start_snapshot(server.shell, server.target)  # the server lists while we scan
     tree = local_tree(ws, ui)
-    snapshot = server_snapshot(server, ui)
+    snapshot = server_snapshot(server, ui, pending=pending)
     remote = server_view(snapshot, tree.rules).manifest
     stuck = deps.blocked(tree, tree.functions)
     loads = deps.all_dependencies(tree, tree.functions)

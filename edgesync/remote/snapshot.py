@@ -15,6 +15,7 @@ batches (`find -exec … {} +`) so the cost is a few processes, not one per file
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field, replace
 
 from edgesync.config import Target
@@ -62,6 +63,41 @@ def read_snapshot(
     if snapshot.index_unreadable:
         snapshot = replace(snapshot, history=read_history(shell, target), index_unreadable=False)
     return snapshot
+
+
+class PendingSnapshot:
+    """`read_snapshot` running in a thread of its own, started before the command's local
+    work so that the server lists (and the round trips pass) meanwhile."""
+
+    def __init__(self, shell: RemoteShell, target: Target, *, full_history: bool) -> None:
+        self.snapshot: ServerSnapshot | None = None
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(shell, target, full_history), name="edgesync-listing"
+        )
+        self.thread.daemon = True
+        self.thread.start()
+
+    def _run(self, shell: RemoteShell, target: Target, full_history: bool) -> None:  # noqa: FBT001
+        try:
+            self.snapshot = read_snapshot(shell, target, full_history=full_history)
+        except BaseException as e:  # noqa: BLE001 - raised by `result` in the caller's thread
+            self.error = e
+
+    def result(self) -> ServerSnapshot:
+        """The snapshot, once the server sent it; what reading it raised, raised here."""
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        assert self.snapshot is not None
+        return self.snapshot
+
+
+def start_snapshot(
+    shell: RemoteShell, target: Target, *, full_history: bool = False
+) -> PendingSnapshot:
+    """Start `read_snapshot` now; `.result()` waits for it."""
+    return PendingSnapshot(shell, target, full_history=full_history)
 
 
 def read_history(shell: RemoteShell, target: Target) -> History:

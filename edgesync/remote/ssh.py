@@ -747,6 +747,7 @@ class Connection:
         self._proxy: paramiko.ProxyCommand | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._early: _EarlyConnect | None = None
+        self._connecting = threading.Lock()  # one connection, whichever thread asks first
         self.channels_opened = 0
 
     # -- lifecycle -----------------------------------------------------------
@@ -802,10 +803,11 @@ class Connection:
     @property
     def client(self) -> paramiko.SSHClient:
         """The connected client (connects on first use, or waits for `connect_soon`)."""
-        if self._client is None:
-            early, self._early = self._early, None
-            self._client = early.result() if early is not None else self._connect()
-        return self._client
+        with self._connecting:
+            if self._client is None:
+                early, self._early = self._early, None
+                self._client = early.result() if early is not None else self._connect()
+            return self._client
 
     def _connect(self) -> paramiko.SSHClient:
         ep = self.endpoint
