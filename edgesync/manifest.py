@@ -41,7 +41,7 @@ class Kind(str, Enum):
     ROOT = "root"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a tree of 50,000 files holds 100,000 of them
 class FileEntry:
     """One regular file: path relative to the functions folder, '/'-separated."""
 

@@ -113,7 +113,7 @@ class FunctionGraph:
 # --------------------------------------------------------------------------- sources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Import:
     line: int
     specifier: str
@@ -320,6 +320,12 @@ class ImportMap:
 
     imports: tuple[_Entry, ...] = ()
     scopes: tuple[tuple[str, tuple[_Entry, ...]], ...] = ()
+
+    @cached_property
+    def by_folder(self) -> bool:
+        """True when what a specifier resolves to depends on the importing file's folder
+        only: no scope names a single file."""
+        return all(scope.endswith("/") for scope, _ in self.scopes)
 
     def resolve(self, specifier: str, referrer: str) -> tuple[str, _Entry | None]:
         """The URL `specifier` imported from the file `referrer` names, and the entry used.
@@ -982,7 +988,10 @@ class Resolver:
         quiet: bool,
     ) -> str | None:
         """The local module `item` loads, or None (remote, or a problem recorded)."""
-        key = (built.key, rel, item.specifier, item.json_ok, name == ROUTER)
+        # Files of one folder resolve a specifier alike (unless a scope names one file):
+        # one outcome per folder, not per file.
+        where = posixpath.dirname(rel) + "/" if built.import_map.by_folder else rel
+        key = (built.key, where, item.specifier, item.json_ok, name == ROUTER)
         outcome = self._outcomes.get(key)
         if outcome is None:
             outcome = self._outcomes[key] = self._outcome(name, rel, item, built.import_map)
