@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -65,10 +66,20 @@ def load(root: Path) -> dict[str, Imports]:
             data = json.load(f)
         if not isinstance(data, dict) or data.get("code") != _code_digest():
             return {}
-        return {
-            sha: tuple(Import(int(line), str(spec), bool(json_ok)) for line, spec, json_ok in found)
-            for sha, found in data["imports"].items()
-        }
+        # The same import recurs in many files: one object each (10,000 functions, 200,000
+        # imports, a few hundred distinct).
+        known: dict[tuple[int, str, bool], Import] = {}
+        out: dict[str, Imports] = {}
+        for sha, found in data["imports"].items():
+            items = []
+            for line, spec, json_ok in found:
+                key = (int(line), sys.intern(str(spec)), bool(json_ok))
+                item = known.get(key)
+                if item is None:
+                    item = known[key] = Import(*key)
+                items.append(item)
+            out[sys.intern(sha)] = tuple(items)  # the tree scan's hash strings are interned too
+        return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}  # a shortcut only: scan again
 

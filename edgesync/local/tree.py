@@ -11,6 +11,7 @@ import hashlib
 import os
 import posixpath
 import re
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -249,7 +250,8 @@ class _Scanner:
                 os.close(fd)
         except OSError as e:
             raise LocalTreeError(f"{self.show(rel)}: cannot read: {e.strerror}") from e
-        self.entries.append(FileEntry(rel, digest.hexdigest(), size, mode))
+        # interned: the import-scan cache holds the same 64-character strings
+        self.entries.append(FileEntry(rel, sys.intern(digest.hexdigest()), size, mode))
 
     def list_dir(self, fs_path: str, rel: str) -> list[os.DirEntry[str]]:
         try:

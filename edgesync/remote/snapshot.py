@@ -15,6 +15,7 @@ batches (`find -exec … {} +`) so the cost is a few processes, not one per file
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 
@@ -279,7 +280,7 @@ def _rel(raw: bytes) -> str:
 def _hash_line(data: bytes, pos: int, name: str) -> tuple[str, int]:
     escaped = data[pos : pos + 1] == b"\\"
     start = pos + 1 if escaped else pos
-    digest = data[start : start + 64].decode("ascii", "replace")
+    digest = sys.intern(data[start : start + 64].decode("ascii", "replace"))  # as the local ones
     if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
         raise RemoteError(f"sha256sum printed no hash for {name!r} on the server")
     rest = start + 64 + 2  # two characters: "  " (text) or " *" (binary mode)
