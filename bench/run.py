@@ -287,7 +287,10 @@ rsync column = `python -c "import typer"` in the same venv. before (with --basel
 the edgesync of DIR, run right after the current one each time; es/before = current / baseline.
 cpu: `edgesync diff` and `rsync -anc` of an in-sync tree, no proxy: user+sys CPU and peak RSS
 of the client and its children (wall time in parentheses); ">... (stopped at T)": stopped by
---cpu-timeout."""
+--cpu-timeout; "no cache": each edgesync run starts with an empty cache folder, "warm cache":
+after one unmeasured run. Other rows: edgesync keeps its caches (import scans, pre-flight
+results) under the bench's HOME across repetitions, as on a developer's machine, unless
+--cold-cache."""
 
 
 # --------------------------------------------------------------------------- setup
@@ -382,6 +385,7 @@ class Bench:
     reps: int
     verbose: bool
     baseline: list[str] | None = None  # argv of the edgesync to compare with (--baseline)
+    cold_cache: bool = False  # every edgesync run starts without its caches (--cold-cache)
     trees: dict[int, Path] = dataclasses.field(default_factory=dict)
     started: float = dataclasses.field(default_factory=time.perf_counter)
 
@@ -454,6 +458,15 @@ class Bench:
     def tools(self) -> tuple[str, ...]:
         return (*self.editions, "rsync", "scp")
 
+    def env_for(self, tool: str, *, cold: bool | None = None) -> dict[str, str]:
+        """The environment of one run: with --cold-cache (or `cold`), an edgesync run gets
+        an empty cache folder of its own (edgesync keeps its import scans and pre-flight
+        results in $EDGESYNC_CACHE_DIR, else ~/.cache/edgesync under the bench's HOME)."""
+        if tool not in self.editions or not (self.cold_cache if cold is None else cold):
+            return self.env
+        folder = Path(tempfile.mkdtemp(prefix="cache-", dir=self.work))
+        return {**self.env, "EDGESYNC_CACHE_DIR": str(folder)}
+
     # -- server states
 
     def tree(self, n: int) -> Path:
@@ -519,7 +532,8 @@ class Bench:
             for rtt in rtts:
                 proxy = self.proxies[rtt]
                 for tool in self.editions:
-                    es = through(proxy, self.edgesync(n, proxy.port, "diff", tool=tool), self.env)
+                    argv = self.edgesync(n, proxy.port, "diff", tool=tool)
+                    es = through(proxy, argv, self.env_for(tool))
                     check(es, f"{tool} diff")
                     if "in sync" not in es.stdout:
                         raise BenchError(
@@ -577,7 +591,9 @@ class Bench:
                                 "scp", "-q", "-P", str(proxy.port), *self.ssh_options(),
                                 str(local_file), f"{self.login}:{remote_file}",
                             ]  # fmt: skip
-                        result = check(through(proxy, argv, self.env), f"{tool} push of {name}")
+                        result = check(
+                            through(proxy, argv, self.env_for(tool)), f"{tool} push of {name}"
+                        )
                         if remote_file.read_bytes() != text:
                             raise BenchError(
                                 f"{tool} reported success but {remote_file} is not the new text"
@@ -618,7 +634,7 @@ class Bench:
                     else:
                         argv = ["scp", "-q", "-r", "-P", str(proxy.port), *self.ssh_options(),
                                 *entries, f"{self.login}:{self.remote_dir}/"]  # fmt: skip
-                    result = check(through(proxy, argv, self.env), f"{tool} full push")
+                    result = check(through(proxy, argv, self.env_for(tool)), f"{tool} full push")
                     self.same_as_local(n)
                     if tool == "scp":
                         scp_spent[rtt] += result.wall
@@ -651,25 +667,38 @@ class Bench:
                 helps.add(tool, h)
         return [version, helps]
 
-    def op_cpu(self, n: int, reps: int, timeout: float | None) -> Row:
-        """Client CPU and peak RSS of `edgesync diff` (and `rsync -anc`), no proxy.
+    def op_cpu(self, n: int, reps: int, timeout: float | None) -> list[Row]:
+        """Client CPU and peak RSS of `edgesync diff` (and `rsync -anc`), no proxy: with no
+        cache (every run starts with an empty cache folder: a first run, or CI), and with
+        warm caches (after one unmeasured run: the import scans and pre-flight results of an
+        unchanged tree). The baseline has no cache: it runs the same in both rows.
 
         With ``timeout``, an edgesync run that takes longer is stopped there and shown as such
         (its CPU time and peak RSS so far are lower bounds).
         """
         self.server_in_sync(n)
-        row = Row("cpu", "client cpu/rss: diff (no proxy)", n, None)
         port = self.sandbox.port
-        for rep in range(reps):
-            for tool in self.editions:
-                es = run(self.edgesync(n, port, "diff", tool=tool), self.env, timeout=timeout)
-                if not es.killed:
-                    check(es, f"{tool} diff")
-                row.add(tool, es)
-            rs = run(self.rsync_dry_run(n, port), self.env)
-            row.add("rsync", check(rs, "rsync -anc"))
-            self.log(f"cpu n={n} rep={rep}: es {es.cpu:.2f}s cpu rsync {rs.cpu:.2f}s cpu")
-        return row
+        rows = []
+        for cold in (True, False):
+            label = "client cpu/rss: diff, " + ("no cache" if cold else "warm cache")
+            row = Row("cpu", label + " (no proxy)", n, None)
+            warm = {**self.env, "EDGESYNC_CACHE_DIR": str(self.work / f"cache-cpu-{n}")}
+            if not cold:
+                run(self.edgesync(n, port, "diff"), warm, timeout=timeout)  # fills the caches
+            for rep in range(reps):
+                for tool in self.editions:
+                    env = self.env_for(tool, cold=True) if cold else warm
+                    es = run(self.edgesync(n, port, "diff", tool=tool), env, timeout=timeout)
+                    if not es.killed:
+                        check(es, f"{tool} diff")
+                    row.add(tool, es)
+                rs = run(self.rsync_dry_run(n, port), self.env)
+                row.add("rsync", check(rs, "rsync -anc"))
+                self.log(
+                    f"cpu n={n} cold={cold} rep={rep}: es {es.cpu:.2f}s cpu rsync {rs.cpu:.2f}s"
+                )
+            rows.append(row)
+        return rows
 
 
 def client_env(home: Path) -> dict[str, str]:
@@ -824,6 +853,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         help="also run the edgesync of this source tree (e.g. `git archive main | tar -x -C "
         "DIR`), interleaved with the current one: a 'before' column and es/before ratios",
     )
+    parser.add_argument(
+        "--cold-cache",
+        action="store_true",
+        help="every edgesync run starts with an empty cache folder (import scans, pre-flight "
+        "results): as a first run or a fresh CI job (cpu rows measure both anyway)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work folder (printed)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every measurement")
     args = parser.parse_args(argv)
@@ -846,6 +881,7 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         keep=args.keep,
         verbose=args.verbose,
         baseline=args.baseline,
+        cold_cache=args.cold_cache,
     )
 
 
@@ -867,6 +903,7 @@ class Settings:
     keep: bool
     verbose: bool
     baseline: Path | None = None
+    cold_cache: bool = False
 
     def reps_for_cpu(self, n: int) -> int:
         if self.cpu_reps is not None:
@@ -885,7 +922,7 @@ def measure(bench: Bench, settings: Settings) -> list[Row]:
         elif op == "cpu":
             for n in settings.cpu_sizes:
                 bench.progress(f"cpu: N={n}, {settings.reps_for_cpu(n)} reps")
-                rows.append(bench.op_cpu(n, settings.reps_for_cpu(n), settings.cpu_timeout))
+                rows += bench.op_cpu(n, settings.reps_for_cpu(n), settings.cpu_timeout)
         else:
             for n in settings.full_sizes if op == "full" else settings.sizes:
                 bench.progress(f"{op}: N={n}, RTT {','.join(map(str, rtts))} ms")
@@ -914,6 +951,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verbose=settings.verbose,
                 baseline=settings.baseline,
             ) as bench:
+                bench.cold_cache = settings.cold_cache
                 rows = measure(bench, settings)
         finally:
             if settings.keep:
@@ -935,7 +973,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     cpu_reps = ", ".join(f"{settings.reps_for_cpu(n)} at {n:,}" for n in settings.cpu_sizes)
     print(
         f"\n{settings.reps} reps (full push: {settings.full_reps}; cpu rows: {cpu_reps}; "
-        f"startup {settings.startup_runs} runs); {time.perf_counter() - started:.0f} s in all; "
+        f"startup {settings.startup_runs} runs); "
+        f"edgesync caches: {'cold at every run' if settings.cold_cache else 'kept'}; "
+        f"{time.perf_counter() - started:.0f} s in all; "
         f"{os.cpu_count()} CPUs; {' '.join(rsync_version.stdout.splitlines()[0].split())}; "
         f"{ssh_version.stderr.strip()}"
     )

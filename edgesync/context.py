@@ -112,7 +112,8 @@ class Server:
 
 
 def open_server(target: Target, options: Options) -> Server:
-    """A `Server` for `target` over SSH (~/.ssh/config applied; connects lazily)."""
+    """A `Server` for `target` over SSH (~/.ssh/config applied; starts connecting in the
+    background, and the first command waits for it)."""
     from edgesync.remote.ssh import Connection, resolve_endpoint
 
     endpoint = resolve_endpoint(
@@ -129,6 +130,7 @@ def open_server(target: Target, options: Options) -> Server:
         command_timeout=float(target.timeout),
         trust_command=trust_command(target, options),
     )
+    shell.connect_soon()  # the handshake's round trips overlap the command's local work
     return Server(target, shell)
 
 

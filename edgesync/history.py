@@ -229,8 +229,10 @@ class Release:
             "target": self.target,
             "functions": list(self.functions),
             "deleted_functions": list(self.deleted_functions),
+            # a file's hash is in `after` already (only records without ops need it here)
             "files": [
-                {"path": f.path, "action": f.action} | ({"sha256": f.sha256} if f.sha256 else {})
+                {"path": f.path, "action": f.action}
+                | ({"sha256": f.sha256} if f.sha256 and self.after.get(f.path) != f.sha256 else {})
                 for f in self.files
             ],
             "ops": [_op_json(op) for op in self.ops or ()],
@@ -317,28 +319,180 @@ def _op_json(op: Op) -> dict[str, Any]:
     return {"op": "delete", "path": op.path, "is_function": op.is_function}
 
 
+class IncompleteHistory(RuntimeError):
+    """Every release was asked of a history read through its index (a bug: read it whole)."""
+
+
 @dataclass(frozen=True)
 class History:
-    """The releases on the server, oldest first, and the lines that could not be read."""
+    """The releases on the server, oldest first, and the lines that could not be read.
 
-    releases: tuple[Release, ...] = ()
+    Read whole (`index` None), `tail` holds every release. Read through the server's
+    index (`HistoryIndex`: what the releases it covers leave behind), `tail` holds only
+    the releases recorded after it: enough for drift, the latest release, retention and
+    the last release of each function, not for `releases` (rollback, repair and
+    `history` read the history whole).
+    """
+
+    tail: tuple[Release, ...] = ()
     skipped: tuple[str, ...] = ()  # "history.jsonl line N: why", for warnings
-    lines: tuple[str, ...] = ()  # the text of each readable line (what a repair keeps)
+    lines: tuple[str, ...] = ()  # the text of each readable line read (what a repair keeps)
+    index: HistoryIndex | None = None
+    tail_bytes: int = 0  # the size of the text after the index (what the next index saves)
+
+    @property
+    def complete(self) -> bool:
+        """True when every release was read (not through an index)."""
+        return self.index is None
+
+    @property
+    def releases(self) -> tuple[Release, ...]:
+        """Every release, oldest first; IncompleteHistory when read through the index."""
+        if self.index is not None:
+            raise IncompleteHistory("this command needs the whole history: read it with full=True")
+        return self.tail
 
     @property
     def latest(self) -> Release | None:
-        """The newest release, or None before the first push."""
-        return self.releases[-1] if self.releases else None
+        """The newest release (from the index: its summary, without file lists), or None."""
+        if self.tail:
+            return self.tail[-1]
+        return self.index.latest if self.index is not None else None
 
     @property
     def ids(self) -> list[str]:
-        """Release ids, oldest first."""
-        return [r.id for r in self.releases]
+        """Release ids, oldest first (through the index: its newest INDEX_IDS, then the tail)."""
+        return [*(self.index.ids if self.index else ()), *(r.id for r in self.tail)]
 
     @property
     def failed(self) -> frozenset[str]:
         """Releases whose functions did not boot (edgesync rolled them back at once)."""
-        return failed_ids(self.releases)
+        return (self.index.failed if self.index else frozenset()) | failed_ids(self.tail)
+
+    @property
+    def recorded(self) -> Recorded:
+        """The server as the history says edgesync left it."""
+        return recorded_state(self)
+
+    @property
+    def last_release(self) -> dict[str, str]:
+        """For each function folder, the newest release that replaced or removed it."""
+        return last_release_of(self)
+
+    def wants_index(self, record_bytes: int = 0) -> bool:
+        """Whether a release (whose history line is `record_bytes` long) should leave a new
+        index: when there is none, or when the lines after it would grow too long to send
+        with every listing."""
+        if self.index is None:  # but the first release: its line is as short as an index
+            return bool(self.tail)
+        return (
+            len(self.tail) + 1 > INDEX_TAIL_RELEASES
+            or self.tail_bytes + record_bytes > INDEX_TAIL_BYTES
+        )
+
+    def index_after(self, record: Release | None = None) -> HistoryIndex:
+        """The index of this history with `record` appended (what a release leaves)."""
+        tail = (*self.tail, record) if record is not None else self.tail
+        base = self.index
+        replay = _Replay(base)
+        for rec in tail:
+            replay.apply(rec)
+        recorded = replay.result()
+        last = dict(base.last_release) if base else {}
+        last.update(last_release_of(tail))
+        ids = [*(base.ids if base else ()), *(r.id for r in tail)][-INDEX_IDS:]
+        kept_ids = set(ids)
+        failed = (base.failed if base else frozenset()) | failed_ids(tail)
+        latest = tail[-1] if tail else (base.latest if base else None)
+        return HistoryIndex(
+            files=recorded.files,
+            functions=recorded.functions,
+            last_release=last,
+            ids=tuple(ids),
+            failed=frozenset(r for r in failed if r in kept_ids),
+            latest=latest,
+            skipped=self.skipped,
+        )
+
+
+# A release rewrites the index once this many releases, or bytes of history, follow it: until
+# then the listing sends the index and those lines (a push of one function adds ~2 KB).
+INDEX_TAIL_RELEASES = 50
+INDEX_TAIL_BYTES = 64 << 10
+INDEX_IDS = (
+    200  # release ids an index keeps: retention and lost-connection checks look at the newest
+)
+INDEX_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class HistoryIndex:
+    """What the server keeps beside history.jsonl (`history.idx`, written at each commit
+    that asks for it): what the releases it covers leave behind. A cache of the history,
+    never its replacement: the server sends it only while the history still starts with
+    the lines it was made from (see scripts/snapshot.sh)."""
+
+    files: Mapping[str, str]  # the recorded state: path -> sha256
+    functions: frozenset[str]  # function folders edgesync manages whole
+    last_release: Mapping[str, str]  # function -> the newest release that replaced or removed it
+    ids: tuple[str, ...]  # the newest INDEX_IDS release ids, oldest first
+    failed: frozenset[str]  # among them, those that did not boot
+    latest: Release | None  # the newest release, without its file lists
+    skipped: tuple[str, ...] = ()  # the unreadable lines among those it covers
+    lines: int = 0  # how many lines of history.jsonl it covers (the server's count)
+
+    def to_json(self) -> dict[str, Any]:
+        """The index as the server keeps it (one JSON line)."""
+        latest = None
+        if self.latest is not None:
+            full = self.latest.to_json()
+            latest = {k: v for k, v in full.items() if k not in _DETAILS}
+        return {
+            "format": INDEX_FORMAT,
+            "files": dict(self.files),
+            "functions": sorted(self.functions),
+            "last_release": dict(self.last_release),
+            "ids": list(self.ids),
+            "failed": sorted(self.failed),
+            "latest": latest,
+            "skipped": list(self.skipped),
+        }
+
+    @classmethod
+    def from_json(cls, data: object, lines: int) -> HistoryIndex:
+        """Validate an index read from the server; BadRecord when it is not one edgesync wrote."""
+        if not isinstance(data, dict) or data.get("format") != INDEX_FORMAT:
+            raise BadRecord("not a history index edgesync can read")
+        files = _hashes(data, "files")
+        if not all(safe_path(p) and _SHA256.match(h) for p, h in files.items()):
+            raise BadRecord("the index names an unsafe path or a malformed hash")
+        functions = _strs(data, "functions")
+        last = _hashes(data, "last_release")
+        ids = _strs(data, "ids")
+        failed = _strs(data, "failed")
+        named = (*functions, *last)
+        if not all(safe_path(n) and "/" not in n for n in named):
+            raise BadRecord("the index names an unsafe function folder")
+        if not all(RELEASE_ID_RE.match(i) for i in (*ids, *failed, *last.values())):
+            raise BadRecord("the index names a release id edgesync did not write")
+        raw_latest = data.get("latest")
+        latest = None if raw_latest is None else Release.from_json(raw_latest)
+        if latest is not None and latest.problem is not None:
+            raise BadRecord(latest.problem)
+        return cls(
+            files=files,
+            functions=frozenset(functions),
+            last_release=last,
+            ids=tuple(ids),
+            failed=frozenset(failed),
+            latest=latest,
+            skipped=_strs(data, "skipped"),
+            lines=lines,
+        )
+
+
+_DETAILS = frozenset({"files", "ops", "before", "after", "secrets"})  # left out of `latest`
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 def failed_ids(releases: Iterable[Release]) -> frozenset[str]:
@@ -351,12 +505,21 @@ def failed_ids(releases: Iterable[Release]) -> frozenset[str]:
     )
 
 
-def parse_history(text: str, name: str = "history.jsonl") -> History:
-    """Read history.jsonl; unreadable lines are skipped and named in `skipped`."""
+def parse_history(
+    text: str,
+    name: str = "history.jsonl",
+    *,
+    index: HistoryIndex | None = None,
+) -> History:
+    """Read history.jsonl; unreadable lines are skipped and named in `skipped`.
+
+    With `index`, `text` is what follows the lines the index covers.
+    """
     releases: list[Release] = []
-    skipped: list[str] = []
+    skipped: list[str] = list(index.skipped) if index else []
     lines: list[str] = []
-    for number, line in enumerate(text.splitlines(), 1):
+    first = index.lines + 1 if index else 1
+    for number, line in enumerate(text.splitlines(), first):
         if not line.strip():
             continue
         try:
@@ -366,7 +529,13 @@ def parse_history(text: str, name: str = "history.jsonl") -> History:
             lines.append(line)
         except (BadRecord, ValueError, RecursionError) as e:
             skipped.append(f"{name} line {number}: {str(e)[:200]}")
-    return History(tuple(releases), tuple(skipped), tuple(lines))
+    return History(
+        tuple(releases),
+        tuple(skipped),
+        tuple(lines),
+        index=index,
+        tail_bytes=len(text.encode("utf-8", "surrogateescape")) if index else 0,
+    )
 
 
 def history_of(records: Iterable[Mapping[str, Any] | Release]) -> tuple[Release, ...]:
@@ -385,35 +554,69 @@ class Recorded:
     functions: frozenset[str]  # function folders edgesync manages whole
 
 
-def recorded_state(history: Iterable[Release | Mapping[str, Any]]) -> Recorded:
-    """Replay the history, oldest first (records with a problem are not trusted)."""
-    files: dict[str, str] = {}
-    functions: set[str] = set()
-    for rec in history_of(history):
+def recorded_state(history: History | Iterable[Release | Mapping[str, Any]]) -> Recorded:
+    """Replay the history, oldest first (records with a problem are not trusted); a
+    history read through its index starts from the state the index recorded."""
+    if isinstance(history, History):
+        replay = _Replay(history.index)
+        releases: Iterable[Release] = history.tail
+    else:
+        replay = _Replay(None)
+        releases = history_of(history)
+    for rec in releases:
+        replay.apply(rec)
+    return replay.result()
+
+
+class _Replay:
+    """The recorded state, grouped by top-level entry: replaying a release costs what it
+    touches, not the size of the tree."""
+
+    def __init__(self, index: HistoryIndex | None) -> None:
+        self.by_top: dict[str, dict[str, str]] = {}
+        for path, sha in (index.files if index else {}).items():
+            self.by_top.setdefault(top_of(path), {})[path] = sha
+        self.functions = set(index.functions) if index else set()
+
+    def drop(self, path: str) -> None:
+        """Forget `path` and everything under it."""
+        top = top_of(path)
+        if path == top:
+            self.by_top.pop(top, None)
+            return
+        group = self.by_top.get(top, {})
+        for p in [p for p in group if p == path or p.startswith(path + "/")]:
+            del group[p]
+
+    def put(self, path: str, sha: str) -> None:
+        self.by_top.setdefault(top_of(path), {})[path] = sha
+
+    def apply(self, rec: Release) -> None:
         if rec.problem is not None:
-            continue
+            return
         if rec.ops is None:  # recorded before ops existed: uploads only
             for f in rec.files:
                 if f.action == "upload" and f.sha256:
-                    files[f.path] = f.sha256
-            continue
+                    self.put(f.path, f.sha256)
+            return
         for op in rec.ops:
             if isinstance(op, FunctionOp):
-                _drop(files, op.name)
-                functions.add(op.name)
+                self.drop(op.name)
+                self.functions.add(op.name)
             elif isinstance(op, DeleteOp):
-                _drop(files, op.path)
-                functions.discard(op.path)
-        files.update(rec.after)
-    return Recorded(files, frozenset(functions))
+                self.drop(op.path)
+                self.functions.discard(op.path)
+        for path, sha in rec.after.items():
+            self.put(path, sha)
+
+    def result(self) -> Recorded:
+        files = {p: sha for group in self.by_top.values() for p, sha in group.items()}
+        return Recorded(files, frozenset(self.functions))
 
 
-def _drop(files: dict[str, str], top: str) -> None:
-    for p in [p for p in files if p == top or p.startswith(top + "/")]:
-        del files[p]
-
-
-def drifted(remote: Manifest, history: Iterable[Release | Mapping[str, Any]]) -> tuple[str, ...]:
+def drifted(
+    remote: Manifest, history: History | Iterable[Release | Mapping[str, Any]]
+) -> tuple[str, ...]:
     """Server paths that differ from what the last release recorded for them:
     edited, deleted or (inside a managed function folder) added by hand."""
     rec = recorded_state(history)
@@ -441,9 +644,12 @@ def refuse_drift(drift: Sequence[str], *, force: bool, hint: str) -> None:
         raise DriftError(f"changed on the server outside edgesync: {shown}", hint=hint)
 
 
-def last_release_of(history: Iterable[Release]) -> dict[str, str]:
+def last_release_of(history: History | Iterable[Release]) -> dict[str, str]:
     """For each function folder, the newest release that replaced or removed it."""
     last: dict[str, str] = {}
+    if isinstance(history, History):
+        last.update(history.index.last_release if history.index else {})
+        history = history.tail
     for rec in history:  # oldest first: later releases win
         for name in rec.touched_functions:
             last[name] = rec.id

@@ -30,7 +30,7 @@ class Status(str, Enum):
     UNCHANGED = "unchanged"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per file compared
 class FileChange:
     """One file's status; `path` is relative to the functions folder."""
 

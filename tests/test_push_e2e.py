@@ -85,7 +85,8 @@ def test_push_one_function_with_its_shared_files(project: Project, sandbox: Sand
     assert release["id"] == data["release"]
     assert release["functions"] == ["wpp-provision"]
     assert {f["path"] for f in release["files"]} == {f["path"] for f in data["files"]}
-    assert all(len(f["sha256"]) == 64 for f in release["files"])
+    # each uploaded file's hash is recorded once, in `after` (what drift and rollback read)
+    assert all(len(release["after"][f["path"]]) == 64 for f in release["files"])
     assert release["user"] and release["host"] and release["edgesync"]
     # nothing left behind: no lock, no staging
     assert not (state(sandbox) / "lock").exists()

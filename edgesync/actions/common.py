@@ -22,7 +22,7 @@ from edgesync.remote import compose
 from edgesync.remote.lock import read_lock, release_lock
 from edgesync.remote.release import LostConnection, ReleaseSession, StalePlan, lock_info
 from edgesync.remote.secrets import compose_config
-from edgesync.remote.snapshot import ServerSnapshot, read_snapshot
+from edgesync.remote.snapshot import PendingSnapshot, ServerSnapshot, read_snapshot
 from edgesync.ui import UI
 
 
@@ -34,12 +34,23 @@ def local_tree(ws: Workspace, ui: UI) -> LocalTree:
     return tree
 
 
-def server_snapshot(server: Server, ui: UI) -> ServerSnapshot:
+def server_snapshot(
+    server: Server,
+    ui: UI,
+    *,
+    full_history: bool = False,
+    pending: PendingSnapshot | None = None,
+) -> ServerSnapshot:
     """The server's files, history and kept backups (one command, without the lock).
 
-    Unreadable history lines are named; a release caught mid-swap is said.
+    Unreadable history lines are named; a release caught mid-swap is said. The history
+    comes through the server's index unless `full_history` (every release) is asked.
+    `pending`: the listing `start_snapshot` started earlier.
     """
-    snapshot = read_snapshot(server.shell, server.target)
+    if pending is not None:
+        snapshot = pending.result()
+    else:
+        snapshot = read_snapshot(server.shell, server.target, full_history=full_history)
     for skipped in snapshot.history.skipped:
         ui.warn(f"skipped an unreadable release record: {skipped} (`edgesync repair` removes it)")
     if snapshot.journal:
@@ -207,6 +218,7 @@ def locked_session(
     *,
     lock_wait: float,
     work: Callable[[ReleaseSession, ServerSnapshot], R],
+    full_history: bool = False,
 ) -> R:
     """Run `work` inside a server session that holds the deploy lock.
 
@@ -215,8 +227,9 @@ def locked_session(
     session (after asking a question without holding the lock). Another
     deploy's lock is waited for up to `lock_wait` seconds; a release that went
     stale (the server changed after the snapshot, by hand) is planned again.
+    `full_history`: the snapshot brings every release, not the history's index.
     """
-    opener = _Opener(ws, server, ui, lock_wait)
+    opener = _Opener(ws, server, ui, lock_wait, full_history=full_history)
     stale = 0
     while True:
         session, snapshot = opener.open()
@@ -238,8 +251,11 @@ def locked_session(
 class _Opener:
     """Opens locked sessions: waits for another deploy's lock, reports what was repaired."""
 
-    def __init__(self, ws: Workspace, server: Server, ui: UI, lock_wait: float) -> None:
+    def __init__(
+        self, ws: Workspace, server: Server, ui: UI, lock_wait: float, *, full_history: bool
+    ) -> None:
         self.server, self.ui = server, ui
+        self.full_history = full_history
         self.deadline = time.monotonic() + lock_wait
         self.actor = ws.actor()
         self.waiting_said = ""
@@ -254,6 +270,7 @@ class _Opener:
                 new_release_id(),
                 lock_info(self.actor, now),
                 idle_seconds=self.server.target.timeout,
+                full_history=self.full_history,
             )
             try:
                 snapshot = session.open()

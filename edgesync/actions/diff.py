@@ -13,6 +13,7 @@ from edgesync.history import drifted
 from edgesync.local import deps
 from edgesync.manifest import ROUTER, Manifest
 from edgesync.plan import Comparison, Status, compare, entry_names, push_selection
+from edgesync.remote.snapshot import start_snapshot
 from edgesync.results import DiffResult, Patch
 from edgesync.ui import UI
 
@@ -40,8 +41,9 @@ def diff(
     Limited to `names` and what they load; functions that cannot be deployed as
     they are (an import that leaves the functions folder, …) are named.
     """
+    pending = start_snapshot(server.shell, server.target)  # the server lists while we scan
     tree = local_tree(ws, ui)
-    snapshot = server_snapshot(server, ui)
+    snapshot = server_snapshot(server, ui, pending=pending)
     remote = server_view(snapshot, tree.rules).manifest
     if names:
         check_names(names, tree.manifest, remote)
@@ -54,9 +56,7 @@ def diff(
     comp = compare(tree.manifest, remote, selection)
     shown = {f.path for e in comp.entries for f in e.files}
     # mid-swap, files differ from the history for a moment: that is not drift
-    drift = (
-        frozenset() if snapshot.journal else frozenset(drifted(remote, snapshot.history.releases))
-    )
+    drift = frozenset() if snapshot.journal else frozenset(drifted(remote, snapshot.history))
     drift &= shown
     comp = replace(comp, changed_on_server=drift)
     patches = tuple(_patches(ws, server, comp)) if patch else ()

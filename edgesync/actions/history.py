@@ -10,6 +10,6 @@ from edgesync.ui import UI
 
 def history(server: Server, ui: UI, *, number: int = 20) -> HistoryResult:
     """The newest `number` releases."""
-    snapshot = server_snapshot(server, ui)
+    snapshot = server_snapshot(server, ui, full_history=True)
     releases = tuple(reversed(snapshot.history.releases))[:number]
     return HistoryResult(server.target.name, releases)

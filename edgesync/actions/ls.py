@@ -10,20 +10,22 @@ from edgesync.history import drifted, last_release_of
 from edgesync.local import deps
 from edgesync.manifest import top_of
 from edgesync.plan import function_states
+from edgesync.remote.snapshot import start_snapshot
 from edgesync.results import LsResult
 from edgesync.ui import UI
 
 
 def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     """Functions side by side: not deployed, only on server, differs, in sync."""
+    pending = start_snapshot(server.shell, server.target)  # the server lists while we scan
     tree = local_tree(ws, ui)
-    snapshot = server_snapshot(server, ui)
+    snapshot = server_snapshot(server, ui, pending=pending)
     remote = server_view(snapshot, tree.rules).manifest
     stuck = deps.blocked(tree, tree.functions)
     loads = deps.all_dependencies(tree, tree.functions)
     states = function_states(tree.manifest, remote, tree.functions, loads)
-    drift = () if snapshot.journal else drifted(remote, snapshot.history.releases)
-    last = last_release_of(snapshot.history.releases)
+    drift = () if snapshot.journal else drifted(remote, snapshot.history)
+    last = last_release_of(snapshot.history)
     states = tuple(
         replace(
             s,

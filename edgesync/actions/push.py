@@ -170,7 +170,7 @@ def make_plan(
     )
     overwritten = {p for p in plan.uploads if p in remote.files} | set(plan.removed)
     overwritten |= {p for d in plan.deletes for p in remote.under(d.path)}
-    drift = tuple(p for p in drifted(remote, snapshot.history.releases) if p in overwritten)
+    drift = tuple(p for p in drifted(remote, snapshot.history) if p in overwritten)
     changed = {*plan.uploads, *plan.removed}
     # a local function that is not on the server and not pushed now is not deployed: untouched
     replaced = {f.name for f in plan.functions}

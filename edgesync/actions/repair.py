@@ -46,4 +46,4 @@ def repair(ws: Workspace, server: Server, ui: UI, *, yes: bool = False) -> Repai
             target.name, history.skipped, backup, snapshot.recovered, snapshot.completed
         )
 
-    return locked_session(ws, server, ui, lock_wait=0.0, work=work)
+    return locked_session(ws, server, ui, lock_wait=0.0, work=work, full_history=True)

@@ -86,7 +86,8 @@ def rollback(
     made again under the lock; if the server changed in between, nothing is done.
     """
     target = server.target
-    rb, drift = _plan(server_snapshot(server, ui), release, ws.rules, allow_failed=allow_failed)
+    snapshot = server_snapshot(server, ui, full_history=True)
+    rb, drift = _plan(snapshot, release, ws.rules, allow_failed=allow_failed)
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
     steps += [f"remove {d.path}" + ("/" if d.is_function else "") for d in rb.plan.deletes]
@@ -148,7 +149,7 @@ def rollback(
             secrets_restored=now.secrets is not None,
         )
 
-    result = locked_session(ws, server, ui, lock_wait=lock_wait, work=work)
+    result = locked_session(ws, server, ui, lock_wait=lock_wait, work=work, full_history=True)
     if not restart:
         return result
     restarted = restart_and_watch(

@@ -107,13 +107,15 @@ class FunctionGraph:
     @cached_property
     def files(self) -> frozenset[str]:
         """Every local file this function needs on the server."""
+        if not self.config_files and not self.static_files:
+            return self.modules  # no copy: 10,000 functions hold 250,000 paths
         return self.modules | self.config_files | self.static_files
 
 
 # --------------------------------------------------------------------------- sources
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Import:
     line: int
     specifier: str
@@ -321,6 +323,12 @@ class ImportMap:
     imports: tuple[_Entry, ...] = ()
     scopes: tuple[tuple[str, tuple[_Entry, ...]], ...] = ()
 
+    @cached_property
+    def by_folder(self) -> bool:
+        """True when what a specifier resolves to depends on the importing file's folder
+        only: no scope names a single file."""
+        return all(scope.endswith("/") for scope, _ in self.scopes)
+
     def resolve(self, specifier: str, referrer: str) -> tuple[str, _Entry | None]:
         """The URL `specifier` imported from the file `referrer` names, and the entry used.
 
@@ -523,6 +531,9 @@ class _BuiltMap:
     base_label: str | None
 
 
+_Outcome = tuple[str | None, tuple[str, str] | None]  # (module, None) | (None, (reason, detail))
+
+
 class Resolver:
     """Resolves functions of one functions folder; caches per file and per map."""
 
@@ -550,11 +561,10 @@ class Resolver:
         self.newly_scanned = 0  # entries added to `scanned` since it was last saved
         self._hashes = hashes or {}
         self._imports: dict[str, tuple[_Import, ...]] = {}
+        self._import_objects: dict[_Import, _Import] = {}
         self._maps: dict[str, _BuiltMap] = {}
         self._discovery: dict[str, tuple[str, ...]] = {}
-        self._outcomes: dict[
-            tuple[str, str, str, bool, bool], tuple[str | None, tuple[str, str] | None]
-        ] = {}
+        self._outcomes: dict[tuple[str, str, str, bool, bool], _Outcome] = {}
         self._graphs: dict[str, FunctionGraph] = {}
         self._json: dict[str, Any] = {}
         self._settings: dict[str, _FunctionSettings] | None = None
@@ -845,9 +855,13 @@ class Resolver:
                         data = f.read()
                 except OSError:
                     data = b""
-                cached = scan_imports(data.decode("utf-8", errors="replace"))
+                cached = tuple(
+                    self._import_objects.setdefault(item, item)  # one object per distinct import
+                    for item in scan_imports(data.decode("utf-8", errors="replace"))
+                )
                 if data:  # keyed by what was read (the file may have changed since the scan)
-                    self.scanned[hashlib.sha256(data).hexdigest()] = cached
+                    digest = hashlib.sha256(data).hexdigest()
+                    self.scanned[known if digest == known else digest] = cached
                     self.newly_scanned += 1
             self._imports[rel] = cached
         return cached
@@ -958,6 +972,7 @@ class Resolver:
     ) -> set[str]:
         modules = {entry}
         pending = [entry]
+        own: dict[tuple[str, str, str, bool, bool], _Outcome] = {}  # this function's folder
         while pending:
             rel = pending.pop()
             if posixpath.splitext(rel)[1] not in _CODE_EXTENSIONS and "." in posixpath.basename(
@@ -965,7 +980,7 @@ class Resolver:
             ):
                 continue  # JSON and Wasm modules import nothing
             for item in self._imports_of(rel):
-                target = self._target(name, rel, item, built, problems, quiet=quiet)
+                target = self._target(name, rel, item, built, problems, own, quiet=quiet)
                 if target is not None and target not in modules:
                     modules.add(target)
                     pending.append(target)
@@ -978,14 +993,20 @@ class Resolver:
         item: _Import,
         built: _BuiltMap,
         problems: list[Problem],
+        own: dict[tuple[str, str, str, bool, bool], _Outcome],
         *,
         quiet: bool,
     ) -> str | None:
         """The local module `item` loads, or None (remote, or a problem recorded)."""
-        key = (built.key, rel, item.specifier, item.json_ok, name == ROUTER)
-        outcome = self._outcomes.get(key)
+        # Files of one folder resolve a specifier alike (unless a scope names one file):
+        # one outcome per folder, not per file. Outcomes in the function's own folder are
+        # kept for its walk only (no other function asks for them, as a rule).
+        where = posixpath.dirname(rel) + "/" if built.import_map.by_folder else rel
+        key = (built.key, where, item.specifier, item.json_ok, name == ROUTER)
+        cache = own if where.startswith(name + "/") else self._outcomes
+        outcome = cache.get(key)
         if outcome is None:
-            outcome = self._outcomes[key] = self._outcome(name, rel, item, built.import_map)
+            outcome = cache[key] = self._outcome(name, rel, item, built.import_map)
         target, problem = outcome
         if problem is not None and not (quiet and problem[0] == "unmapped"):
             problems.append(Problem(rel, item.line, item.specifier, problem[0], problem[1]))
@@ -1073,6 +1094,13 @@ class Resolver:
                 notes.append(f"static_files pattern {pattern!r} matches no file")
             found |= matched
         return found
+
+    def discovered_configs(self, name: str) -> tuple[str, ...]:
+        """The deno.json/deno.jsonc files Deno discovers from the function's entry folder up
+        to the filesystem root, nearest first (absolute paths)."""
+        entry = self.function(name).entry
+        folder = posixpath.dirname(posixpath.join(self.root, entry or name + "/x"))
+        return self._discovered(folder)
 
     def enabled(self, name: str) -> bool:
         """False when config.toml says `[functions.NAME] enabled = false`."""

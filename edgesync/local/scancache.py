@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Collection, Mapping
 from pathlib import Path
@@ -52,8 +53,7 @@ def cache_file(root: Path) -> Path | None:
     folder = cache_dir()
     if folder is None:
         return None
-    name = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()
-    return folder / f"imports-{name[:32]}.json"
+    return folder / f"imports-{folder_key(root)}.json"
 
 
 def load(root: Path) -> dict[str, Imports]:
@@ -66,10 +66,20 @@ def load(root: Path) -> dict[str, Imports]:
             data = json.load(f)
         if not isinstance(data, dict) or data.get("code") != _code_digest():
             return {}
-        return {
-            sha: tuple(Import(int(line), str(spec), bool(json_ok)) for line, spec, json_ok in found)
-            for sha, found in data["imports"].items()
-        }
+        # The same import recurs in many files: one object each (10,000 functions, 200,000
+        # imports, a few hundred distinct).
+        known: dict[tuple[int, str, bool], Import] = {}
+        out: dict[str, Imports] = {}
+        for sha, found in data["imports"].items():
+            items = []
+            for line, spec, json_ok in found:
+                key = (int(line), sys.intern(str(spec)), bool(json_ok))
+                item = known.get(key)
+                if item is None:
+                    item = known[key] = Import(*key)
+                items.append(item)
+            out[sys.intern(sha)] = tuple(items)  # the tree scan's hash strings are interned too
+        return out
     except (OSError, ValueError, TypeError, KeyError, AttributeError):
         return {}  # a shortcut only: scan again
 
@@ -80,17 +90,25 @@ def save(root: Path, scanned: Mapping[str, Imports], keep: Collection[str]) -> N
     if path is None:
         return
     wanted = set(keep)
-    data = {
-        "code": _code_digest(),
-        "imports": {
-            sha: [[i.line, i.specifier, i.json_ok] for i in found]
-            for sha, found in scanned.items()
-            if sha in wanted
+    write_json(
+        path,
+        {
+            "code": _code_digest(),
+            "imports": {
+                sha: [[i.line, i.specifier, i.json_ok] for i in found]
+                for sha, found in scanned.items()
+                if sha in wanted
+            },
         },
-    }
+    )
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write a cache file whole or not at all (a rename); a cache that cannot be written
+    is no error: the next run works without it."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".imports-", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".cache-", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(data, f, separators=(",", ":"), ensure_ascii=False)
@@ -99,4 +117,9 @@ def save(root: Path, scanned: Mapping[str, Imports], keep: Collection[str]) -> N
             os.unlink(tmp)
             raise
     except OSError:
-        pass  # not writable: the next run scans again
+        pass
+
+
+def folder_key(root: Path) -> str:
+    """A name for the caches of one functions folder."""
+    return hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:32]

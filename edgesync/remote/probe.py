@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -94,6 +92,8 @@ def parse_answers(data: bytes) -> list[Answer]:
 
 def probe_over_http(base_url: str, probes: Sequence[Probe], *, timeout: float) -> list[Answer]:
     """Send the requests from here to `{url}/functions/v1/<name>` (a few at a time)."""
+    import urllib.error  # http.client and ssl: only for a target with a url
+    import urllib.request
 
     def one(p: Probe) -> Answer:
         url = f"{base_url.rstrip('/')}/functions/v1/{p.function}{p.path}"

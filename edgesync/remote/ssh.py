@@ -15,6 +15,7 @@ import contextlib
 import getpass
 import hashlib
 import hmac
+import importlib
 import io
 import logging
 import os
@@ -23,6 +24,7 @@ import select
 import shlex
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -31,12 +33,23 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import paramiko
-
 from edgesync.config import host_name_problem
 from edgesync.errors import ConfigError, ConnectError, EdgesyncError, RemoteError
 from edgesync.remote import credentials
 from edgesync.remote.shell import RunResult
+
+# paramiko.config imports invoke (and with it unittest.mock and asyncio, ~0.1 s at every
+# start) only to run `Match exec` lines of ~/.ssh/config: import paramiko without it, and
+# give paramiko.config the real module when a config has such a line (`_ssh_config`).
+_invoke_known = "invoke" in sys.modules
+if not _invoke_known:
+    sys.modules["invoke"] = None  # type: ignore[assignment]  # `import invoke` fails now
+try:
+    import paramiko
+finally:
+    if not _invoke_known:
+        del sys.modules["invoke"]
+
 
 log = logging.getLogger("edgesync.ssh")
 
@@ -166,9 +179,19 @@ def _ssh_config() -> paramiko.SSHConfig | None:
     if not path.is_file():
         return None
     try:
-        return _SSHConfig.from_path(str(path))
+        text = path.read_text(encoding="utf-8")
+        if "exec" in text.lower():
+            _load_invoke()
+        return _SSHConfig.from_text(text)
     except (OSError, UnicodeDecodeError, paramiko.ssh_exception.ConfigParseError) as e:
         raise ConfigError(f"{path}: cannot read ssh config: {e}") from e
+
+
+def _load_invoke() -> None:
+    """paramiko runs `Match exec` with invoke, which it was imported without (see above)."""
+    if getattr(paramiko.config, "invoke", None) is None:
+        with contextlib.suppress(ImportError):  # else paramiko says invoke is missing
+            paramiko.config.invoke = importlib.import_module("invoke")  # type: ignore[attr-defined]
 
 
 def _lookup(host: str) -> dict[str, Any]:
@@ -723,6 +746,8 @@ class Connection:
         self._jump: Connection | None = None
         self._proxy: paramiko.ProxyCommand | None = None
         self._sftp: paramiko.SFTPClient | None = None
+        self._early: _EarlyConnect | None = None
+        self._connecting = threading.Lock()  # one connection, whichever thread asks first
         self.channels_opened = 0
 
     # -- lifecycle -----------------------------------------------------------
@@ -748,9 +773,20 @@ class Connection:
     ) -> None:
         self.close()
 
+    def connect_soon(self) -> None:
+        """Start connecting in the background (TCP, key exchange, host key, login), so that
+        the first command waits only for what is left of it: a command's local work (the
+        tree scan, the import graph) then overlaps the handshake's round trips. Its errors
+        are raised by the first use, as if it had connected then."""
+        if self._client is None and self._early is None:
+            self._early = _EarlyConnect(self)
+
     def close(self) -> None:
         """Close the SFTP session, the connection, any ProxyCommand and jump host; safe to
         repeat."""
+        early, self._early = self._early, None
+        if early is not None and not early.abandon():
+            return  # still connecting: it closes what it opened when it is done
         if self._sftp is not None:
             self._sftp.close()
             self._sftp = None
@@ -766,10 +802,12 @@ class Connection:
 
     @property
     def client(self) -> paramiko.SSHClient:
-        """The connected client (connects on first use)."""
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
+        """The connected client (connects on first use, or waits for `connect_soon`)."""
+        with self._connecting:
+            if self._client is None:
+                early, self._early = self._early, None
+                self._client = early.result() if early is not None else self._connect()
+            return self._client
 
     def _connect(self) -> paramiko.SSHClient:
         ep = self.endpoint
@@ -1110,6 +1148,52 @@ class Connection:
                 return bytes(f.read(limit))
         except OSError as e:
             raise RemoteError(f"cannot read {path} on the server: {e}") from None
+
+
+class _EarlyConnect:
+    """`Connection._connect` running in a thread of its own (see `connect_soon`)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.client: paramiko.SSHClient | None = None
+        self.error: BaseException | None = None
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.abandoned = False
+        self.thread = threading.Thread(target=self._run, name="edgesync-connect", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.client = self.connection._connect()
+        except BaseException as e:  # noqa: BLE001 - handed to the thread that uses it
+            self.error = e
+        with self.lock:
+            self.done.set()
+            abandoned = self.abandoned
+        if abandoned:  # the connection was closed meanwhile: close what was opened
+            if self.client is not None:
+                self.client.close()
+            self.connection.close()
+
+    def result(self) -> paramiko.SSHClient:
+        """The connected client, once connecting is over; what it raised, raised here."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        assert self.client is not None
+        return self.client
+
+    def abandon(self) -> bool:
+        """The connection is being closed: True when connecting is over (the caller closes
+        the client), False when it still runs (it will close what it opens itself)."""
+        with self.lock:
+            if not self.done.is_set():
+                self.abandoned = True
+                return False
+        if self.client is not None:
+            self.connection._client = self.client
+        return True
 
 
 class _Channel:

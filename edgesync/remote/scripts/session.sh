@@ -5,14 +5,17 @@
 #   1. take the lock (mkdir; our token inside, so only we remove it)
 #   2. finish what an interrupted release left: a journal whose release is in
 #      the history is only removed; any other is undone with its undo.sh
-#   3. print the snapshot (snapshot.sh's output, then the end marker)
-#   4. read the release as a tar stream on stdin (a watchdog gives up when
-#      nothing arrives for $idle seconds); run its apply.sh, or, when the
-#      client sent no apply.sh (it cancelled), change nothing
+#   3. print the snapshot (snapshot.sh's output, then the end marker), after
+#      Z\0 when the release may come gzipped (this server has gzip)
+#   4. read the release as a tar stream on stdin, gzipped after Z\0 (a watchdog
+#      gives up when nothing arrives for $idle seconds); run its apply.sh, or,
+#      when the client sent no apply.sh (it cancelled), change nothing; then
+#      keep the history's index the release brought (index.json), if any
 #
 # $1 state folder, $2 functions folder, $3 release id, $4 the lock's info.json,
-# $5 lock token, $6 idle seconds, $7 project_dir, $8 the snapshot script.
-state=$1 fd=$2 rid=$3 info=$4 token=$5 idle=$6 project=$7 snapshot=$8
+# $5 lock token, $6 idle seconds, $7 project_dir, $8 the snapshot script, $9 the
+# history it lists (index|full).
+state=$1 fd=$2 rid=$3 info=$4 token=$5 idle=$6 project=$7 snapshot=$8 history=${9:-full}
 stage="$state/staging/$rid"
 
 for p in "$state" "$state/staging" "$state/releases" "$state/journal" \
@@ -78,13 +81,25 @@ fi
 for left in "$state"/staging/*; do [ -e "$left" ] && rm -rf "$left"; done
 
 # -- 3. the snapshot, under the lock
-sh -c "$snapshot" sh "$project" "$fd" "$state" || { rc=$?; unlock; exit "$rc"; }
+gz=''
+if command -v gzip >/dev/null 2>&1; then gz=1; printf 'Z\0'; fi
+sh -c "$snapshot" sh "$project" "$fd" "$state" "$history" || { rc=$?; unlock; exit "$rc"; }
 printf '\0EDGESYNC-SNAPSHOT-END\0'
 
 # -- 4. the release
 mkdir -p "$stage/new" || { unlock; exit "$EXIT_NO_STATE"; }
 exec 3<&0  # an asynchronous command's stdin is /dev/null unless redirected from a copy
-tar -x -o -f - -C "$stage" <&3 &
+gzpid=''
+if [ -n "$gz" ]; then
+  # gzip and tar as two jobs joined by a FIFO, so that both can be stopped: a cut stream
+  # is a cut archive for tar (gzip's own errors add nothing)
+  mkfifo "$stage/.tar" || { unlock; exit "$EXIT_NO_STATE"; }
+  gzip -dc <&3 >"$stage/.tar" 2>/dev/null &
+  gzpid=$!
+  tar -x -o -f "$stage/.tar" -C "$stage" &
+else
+  tar -x -o -f - -C "$stage" <&3 &
+fi
 tarpid=$!
 (
   # the watchdog: no new bytes in staging for $idle seconds means the client is gone
@@ -93,13 +108,14 @@ tarpid=$!
     sleep 2
     size=$(du -sk "$stage" 2>/dev/null | cut -f1)
     if [ "$size" = "$last" ]; then quiet=$((quiet + 2)); else quiet=0 last=$size; fi
-    if [ "$quiet" -ge "$idle" ]; then kill "$tarpid" 2>/dev/null; exit 0; fi
+    if [ "$quiet" -ge "$idle" ]; then kill "$tarpid" $gzpid 2>/dev/null; exit 0; fi
   done
 ) </dev/null >/dev/null 2>&1 &
 watchdog=$!
 wait "$tarpid"
 tarrc=$?
-kill "$watchdog" 2>/dev/null
+kill "$watchdog" $gzpid 2>/dev/null
+rm -f "$stage/.tar"
 if [ "$tarrc" -ne 0 ]; then
   echo "edgesync: the upload was interrupted" >&2
   unlock
@@ -115,6 +131,16 @@ rc=$?
 # apply.sh undoes what it swapped when a step fails; killed, it could not: do it here
 if [ "$rc" -ne 0 ] && [ "$(cat "$state/journal" 2>/dev/null)" = "$rid" ] && ! committed "$rid"; then
   if undo_release "$rid"; then rm -f "$state/journal"; else rc=$EXIT_RECOVERY_FAILED; fi
+fi
+if [ "$rc" -eq 0 ] && [ -f "$stage/index.json" ]; then
+  # The index of the history now: N and the sha256 of its first N lines, then the
+  # client's JSON. Only a cache: snapshot.sh sends it while the history still starts
+  # with those N lines, so a failure here (or a kill) costs nothing but its use.
+  h="$state/history.jsonl"
+  if n=$(wc -l < "$h") && sum=$(head -n "$n" "$h" | sha256sum); then
+    { printf '%s %s\n' "$((n))" "${sum%% *}"; cat "$stage/index.json"; } > "$stage/history.idx" &&
+      mv -f "$stage/history.idx" "$state/history.idx"
+  fi
 fi
 unlock
 exit $rc
