@@ -12,6 +12,7 @@ there, and returns what is wrong afterwards (an empty list when the product hold
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,13 +123,13 @@ def undo_killed_between_rm_and_mv(rig: Rig) -> list[str]:
         )
 
     _wait("a function folder removed and not yet put back", gap)
-    found = procs.scan(rig.marker)
-    undo = procs.by_role(found).get("undo")
+    undo = procs.by_role(procs.scan(rig.marker)).get("undo")
     assert undo is not None, "no undo.sh running"
     # the mv it started (sleeping in the slow wrapper) goes too: the state of a kill that
-    # lands between undo_function's rm -rf and its mv
+    # lands between undo_function's rm -rf and its mv. Stopped first, so it forks no more.
+    os.kill(undo.pid, signal.SIGSTOP)
+    procs.kill_all([p.pid for p in procs.scan(rig.marker) if p.ppid == undo.pid])
     procs.kill(undo.pid)
-    procs.kill_all([p.pid for p in found if p.ppid == undo.pid])
     run = spawned.wait()
     rig.quiesce(60)
     rig.slow_mv(None)
