@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faults import judge, procs
-from faults.diskfull import TMPFS_SIZE
+from faults.diskfull import TMPFS_SIZE, take_space
 from faults.model import push_one
 from faults.rig import Rig, Run
 from faults.suite import Suite
@@ -162,12 +162,9 @@ def _umount(mount: Path) -> None:
 
 
 def _fill(folder: Path) -> None:
-    st = os.statvfs(folder)
     fd = os.open(folder / "filler.bin", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
-    except OSError:
-        pass
+        take_space(fd, folder, 0)
     finally:
         os.close(fd)
 
