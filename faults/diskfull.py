@@ -26,6 +26,7 @@ from faults.suite import QUIESCE_SECONDS, Suite
 
 TMPFS_SIZE = "48m"
 HISTORY_SLEEP = 0.4
+FULL_SLACK = 64 << 10  # a fill counts as landed when at most leave + this stayed free
 
 
 class DiskFull:
@@ -117,7 +118,7 @@ class DiskFull:
         rig.slow_mv(None)
         filler.unlink(missing_ok=True)
         out.fault = fill.said or f"missed: {trigger} never came"
-        out.landed = bool(fill.said)
+        out.landed = fill.full
         out.exit_codes = (run.code,)
         out.summary = run.last_line()
         if leftovers:
@@ -144,26 +145,45 @@ class _Filler:
         self.path = path
         self.leave = leave
         self.said = ""
+        self.full = False  # the filesystem really was that full afterwards
 
     def now(self, when: str) -> None:
         if self.said:
             return
-        st = os.statvfs(self.path.parent)
-        free = st.f_bavail * st.f_frsize
-        size = max(0, free - self.leave)
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
-            if size:
-                os.posix_fallocate(fd, 0, size)
-        except OSError:
-            pass
+            take_space(fd, self.path.parent, self.leave)
         finally:
             os.close(fd)
-        st = os.statvfs(self.path.parent)
-        self.said = (
-            f"filled the disk {when}, leaving {self.leave} B "
-            f"({st.f_bavail * st.f_frsize} B free after)"
-        )
+        free = _free(self.path.parent)
+        self.full = free <= self.leave + FULL_SLACK
+        self.said = f"filled the disk {when}, leaving {self.leave} B ({free} B free after)"
+
+
+def _free(folder: Path) -> int:
+    st = os.statvfs(folder)
+    return st.f_bavail * st.f_frsize
+
+
+def take_space(fd: int, folder: Path, leave: int) -> None:
+    """Grow the file `fd` until `folder`'s filesystem has at most `leave` bytes free.
+
+    In chunks: the push keeps writing and deleting meanwhile, so one allocation of "all that
+    is free" can fail as a whole."""
+    offset = os.fstat(fd).st_size
+    chunk = 8 << 20
+    for _ in range(10_000):
+        want = _free(folder) - leave
+        if want <= 0:
+            return
+        size = min(chunk, want)
+        try:
+            os.posix_fallocate(fd, offset, size)
+            offset += size
+        except OSError:
+            if chunk <= 4096:
+                return
+            chunk //= 2
 
 
 class _Trigger(threading.Thread):

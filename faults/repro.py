@@ -12,6 +12,7 @@ there, and returns what is wrong afterwards (an empty list when the product hold
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -20,11 +21,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from faults import judge, procs
-from faults.diskfull import TMPFS_SIZE
+from faults.diskfull import TMPFS_SIZE, take_space
 from faults.model import push_one
 from faults.rig import Rig, Run
 from faults.suite import Suite
-from faults.workload import SMALL
+from faults.workload import SMALL, write_tree
 
 STEP = 0.3  # seconds each server-side mv sleeps
 Scenario = Callable[[Rig], list[str]]
@@ -122,13 +123,13 @@ def undo_killed_between_rm_and_mv(rig: Rig) -> list[str]:
         )
 
     _wait("a function folder removed and not yet put back", gap)
-    found = procs.scan(rig.marker)
-    undo = procs.by_role(found).get("undo")
+    undo = procs.by_role(procs.scan(rig.marker)).get("undo")
     assert undo is not None, "no undo.sh running"
     # the mv it started (sleeping in the slow wrapper) goes too: the state of a kill that
-    # lands between undo_function's rm -rf and its mv
+    # lands between undo_function's rm -rf and its mv. Stopped first, so it forks no more.
+    os.kill(undo.pid, signal.SIGSTOP)
+    procs.kill_all([p.pid for p in procs.scan(rig.marker) if p.ppid == undo.pid])
     procs.kill(undo.pid)
-    procs.kill_all([p.pid for p in found if p.ppid == undo.pid])
     run = spawned.wait()
     rig.quiesce(60)
     rig.slow_mv(None)
@@ -161,12 +162,9 @@ def _umount(mount: Path) -> None:
 
 
 def _fill(folder: Path) -> None:
-    st = os.statvfs(folder)
     fd = os.open(folder / "filler.bin", os.O_WRONLY | os.O_CREAT, 0o600)
     try:
-        os.posix_fallocate(fd, 0, st.f_bavail * st.f_frsize)
-    except OSError:
-        pass
+        take_space(fd, folder, 0)
     finally:
         os.close(fd)
 
@@ -222,12 +220,80 @@ def disk_full_during_backup_truncates(rig: Rig) -> list[str]:
         _umount(mount)
 
 
+def push_one_beside_undeployed_function(rig: Rig) -> list[str]:
+    """No fault: `push bravo` while foxtrot (local only, never deployed) imports a shared file
+    bravo changes. The push must not depend on a function it does not deploy."""
+    w = rig.workload
+    rig.seed(w.old)
+    run = rig.edgesync("push", "bravo", "--yes", "--no-logs")
+    managed, _ = judge.split(rig.state().files)
+    if run.code != 0 or managed != push_one(w.hashes("old"), w, "bravo"):
+        return [f"push bravo exited {run.code}: {run.last_line()}"]
+    return []
+
+
+def rollback_of_release_that_added_a_function(rig: Rig) -> list[str]:
+    """No fault: push everything (foxtrot is new on the server), then `rollback`. The rollback
+    removes foxtrot; it must not fail because foxtrot no longer answers."""
+    w = rig.workload
+    rig.seed(w.old)
+    first = rig.edgesync("push", "--yes", "--no-logs")
+    if first.code != 0:
+        return [f"the push before the rollback exited {first.code}: {first.last_line()}"]
+    run = rig.edgesync("rollback", "--yes", "--no-logs")
+    managed, _ = judge.split(rig.state().files)
+    if run.code != 0 or managed != w.hashes("old"):
+        return [f"rollback exited {run.code}: {run.last_line()}"]
+    return []
+
+
+def auto_rollback_reverts_a_later_release(rig: Rig) -> list[str]:
+    """No kill: A pushes a bravo that fails to boot, with a restart that takes 8 s; B pushes
+    delta with --lock-wait and gets the lock while A restarts. A's automatic rollback (if the
+    product rolls back a release that did not boot) must not revert B's release."""
+    w = rig.workload
+    new, old = w.version("new"), w.version("old")
+    seed = {p: b for p, b in new.items() if not p.startswith(("bravo/", "delta/"))}
+    seed |= {p: b for p, b in old.items() if p.startswith(("bravo/", "delta/"))}
+    rig.seed(seed)
+    broken = rig.root / "repo-broken"
+    write_tree(
+        {**new, "bravo/index.ts": b"throw new Error('boom')\n" + new["bravo/index.ts"]},
+        broken / "supabase" / "functions",
+        clean=True,
+    )
+    slow_restart = "restart_command: 'sleep 8; docker compose restart functions --no-deps'"
+    config_a = broken / "edgesync.yaml"
+    config_a.write_text(
+        rig.config_yaml(rig.sb.port, rig.sb.known_hosts, extra=slow_restart).replace(
+            "functions_dir: supabase/functions", f"functions_dir: {broken}/supabase/functions"
+        )
+    )
+    a = rig.spawn("push", "bravo", "--yes", "--no-logs", config=config_a)
+    time.sleep(1.0)
+    b = rig.edgesync("push", "delta", "--yes", "--no-logs", "--lock-wait", "60")
+    ra = a.wait()
+    rig.quiesce(60)
+    managed, _ = judge.split(rig.state().files)
+    delta_new = {p: h for p, h in w.hashes("new").items() if p.startswith("delta/")}
+    delta_now = {p: h for p, h in managed.items() if p.startswith("delta/")}
+    if b.code == 0 and delta_now != delta_new:
+        return [
+            f"B (push delta) exited 0 but delta/ is no longer new: A (push bravo) exited "
+            f"{ra.code}: {ra.last_line()}"
+        ]
+    return []
+
+
 SCENARIOS: dict[str, Scenario] = {
     "apply-killed-mid-swap": apply_killed_mid_swap,
     "session-group-killed-mid-swap": session_group_killed_mid_swap,
     "undo-killed-between-rm-and-mv": undo_killed_between_rm_and_mv,
     "disk-full-before-push-keeps-lock": disk_full_before_push_keeps_lock,
     "disk-full-during-backup-truncates": disk_full_during_backup_truncates,
+    "push-one-beside-undeployed-function": push_one_beside_undeployed_function,
+    "rollback-of-release-that-added-a-function": rollback_of_release_that_added_a_function,
+    "auto-rollback-reverts-a-later-release": auto_rollback_reverts_a_later_release,
 }
 
 
