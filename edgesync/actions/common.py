@@ -120,7 +120,7 @@ class Restarted:
 
     restarted: bool
     command: str | None = None
-    error: RemoteError | None = None
+    error: RemoteError | ConnectError | None = None
     verification: Verification | None = None
 
 
@@ -143,6 +143,41 @@ def restart_and_watch(
     A failed restart is returned, not raised: the release is recorded and the
     caller shows it before the error.
     """
+    try:
+        return _restart_and_watch(
+            server,
+            ui,
+            release=release,
+            functions=functions,
+            watch_logs=watch_logs,
+            logs_seconds=logs_seconds,
+            verify_with=verify_with,
+            recreate=recreate,
+        )
+    except ConnectError as e:
+        # the release is committed: say so, and that the rest is unknown, not just "lost"
+        recorded = f"release {release} is deployed and recorded" if release else "nothing changed"
+        return Restarted(
+            restarted=False,
+            error=ConnectError(
+                f"{e.message} after the files were swapped: {recorded}, but the restart "
+                "and the check of the functions were not confirmed",
+                hint="run `edgesync restart` (it restarts and requests the functions again)",
+            ),
+        )
+
+
+def _restart_and_watch(
+    server: Server,
+    ui: UI,
+    *,
+    release: str | None,
+    functions: Sequence[str],
+    watch_logs: bool,
+    logs_seconds: float,
+    verify_with: Config | None,
+    recreate: bool,
+) -> Restarted:
     try:
         if recreate:  # the environment changed: a restart would keep the old one
             since, command = compose.recreate(server.shell, server.target)

@@ -17,6 +17,7 @@ from edgesync.actions.common import (
     server_snapshot,
     server_view,
 )
+from edgesync.actions.rollback import Superseded
 from edgesync.actions.rollback import rollback as roll_back
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, UndeployableError, UsageError, VerifyError
@@ -306,17 +307,28 @@ def _did_not_boot(
             ),
         )
     ui.warn(f"rolling back release {result.release}: {names} did not boot")
-    back = roll_back(
-        ws,
-        server,
-        ui,
-        result.release,
-        yes=True,
-        force=True,
-        watch_logs=watch_logs,
-        logs_seconds=logs_seconds,
-        reason=VERIFY_FAILED,
-    )
+    try:
+        back = roll_back(
+            ws,
+            server,
+            ui,
+            result.release,
+            yes=True,
+            force=True,
+            watch_logs=watch_logs,
+            logs_seconds=logs_seconds,
+            reason=VERIFY_FAILED,
+            only_if_latest=True,
+        )
+    except Superseded as later:
+        return replace(
+            result,
+            error=VerifyError(
+                f"{names} did not boot after release {result.release}; {later.message}: "
+                "the files stay deployed",
+                hint="fix and push again (`edgesync history` shows both releases)",
+            ),
+        )
     again = "" if back.error is None else f" ({back.error.message})"
     return replace(
         result,

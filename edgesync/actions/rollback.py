@@ -14,6 +14,7 @@ from edgesync.actions.common import (
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, EdgesyncError, UsageError, VerifyError
 from edgesync.history import (
+    Release,
     RollbackPlan,
     build_bundle,
     drifted,
@@ -31,6 +32,25 @@ from edgesync.results import RollbackPreview, RollbackResult
 from edgesync.ui import UI
 
 DRIFT_HINT = "rollback --force replaces them anyway (they are kept in the new release)"
+
+
+class Superseded(EdgesyncError):
+    """`only_if_latest`: another release came after the one to roll back (nothing was done)."""
+
+    def __init__(self, release: str, later: Release) -> None:
+        who = "@".join(x for x in (later.user, later.host) if x)
+        super().__init__(
+            f"release {later.id}{f' by {who}' if who else ''} came after {release}, "
+            "so it was not rolled back"
+        )
+        self.later = later
+
+
+def _refuse_superseded(snapshot: ServerSnapshot, release: str | None) -> None:
+    """Superseded when `release` is given and is not the latest release."""
+    latest = snapshot.history.latest
+    if release is not None and latest is not None and latest.id != release:
+        raise Superseded(release, latest)
 
 
 def _plan(
@@ -79,14 +99,20 @@ def rollback(
     verify: bool = True,
     allow_failed: bool = False,
     reason: str = "",
+    only_if_latest: bool = False,
 ) -> RollbackResult:
     """Restore the state before `release` (default: the latest), undoing every later one.
 
     The plan is shown and confirmed from a snapshot read without the lock, then
     made again under the lock; if the server changed in between, nothing is done.
+    `only_if_latest` (the automatic rollback of a release that did not boot):
+    Superseded, and nothing done, when another release came after `release`
+    (checked again under the lock: another deploy's release is never undone).
     """
     target = server.target
     snapshot = server_snapshot(server, ui, full_history=True)
+    latest_only = release if only_if_latest else None
+    _refuse_superseded(snapshot, latest_only)
     rb, drift = _plan(snapshot, release, ws.rules, allow_failed=allow_failed)
     steps = [f"restore {f.name}/" for f in rb.plan.functions]
     steps += [f"restore {p.path}" for p in rb.plan.puts]
@@ -102,6 +128,11 @@ def rollback(
             raise Declined("nothing was rolled back")
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> RollbackResult:
+        try:
+            _refuse_superseded(snapshot, latest_only)  # under the lock: the one that counts
+        except Superseded:
+            session.cancel()
+            raise
         now, now_drift = _plan(snapshot, release, ws.rules, allow_failed=allow_failed)
         if links := through_links(now.plan, snapshot.symlinks):
             session.cancel()

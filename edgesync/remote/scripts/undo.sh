@@ -7,10 +7,13 @@ fd=$1 R=$2
 rc=0
 parent() { case $1 in */*) printf '%s' "${1%/*}" ;; *) printf . ;; esac; }
 
+# Folders are moved into their parent (`mv NAME PARENT/`), never onto their own path: if
+# something put a folder there meanwhile, mv fails (rc=1: the undo runs again) and nothing nests.
 undo_delete() {
   if [ -e "$R/before/$1" ] && [ ! -e "$fd/$1" ]; then
-    mkdir -p "$fd/$(parent "$1")"
-    mv "$R/before/$1" "$fd/$1" || rc=1
+    p=$(parent "$1")
+    mkdir -p "$fd/$p"
+    (cd "$R/before/$p" && mv -- "${1##*/}" "$fd/$p/") || rc=1
   fi
 }
 undo_put() { # PATH EXISTED
@@ -24,7 +27,7 @@ undo_function() { # NAME EXISTED
   if [ "$2" = 1 ]; then
     if [ -e "$R/before/$1" ]; then
       rm -rf "${fd:?}/$1"
-      mv "$R/before/$1" "$fd/$1" || rc=1
+      (cd "$R/before" && mv -- "$1" "$fd/") || rc=1
     fi
   else
     rm -rf "${fd:?}/$1" || rc=1
