@@ -26,6 +26,7 @@ from faults.model import push_one
 from faults.rig import Rig, Run
 from faults.suite import Suite
 from faults.workload import SMALL, write_tree
+from tools.netproxy import Proxy
 
 STEP = 0.3  # seconds each server-side mv sleeps
 Scenario = Callable[[Rig], list[str]]
@@ -285,6 +286,35 @@ def auto_rollback_reverts_a_later_release(rig: Rig) -> list[str]:
     return []
 
 
+def cut_during_restart_after_commit(rig: Rig) -> list[str]:
+    """Cut the connection while the service restarts after `push bravo` committed. The push
+    cannot confirm the restart, but it must say that the release is deployed and recorded
+    (not a bare "connection lost"), and the server must be the new version."""
+    w = rig.workload
+    rig.seed(w.old)
+    flag = rig.root / "restart-started"
+    flag.unlink(missing_ok=True)
+    restart = f"restart_command: 'touch {flag}; sleep 4; docker compose restart functions'"
+    with Proxy(rig.sb.host, rig.sb.port) as proxy:
+        config = rig.proxy_config(proxy.address[1])
+        config.write_text(config.read_text() + f"    {restart}\n")
+        spawned = rig.spawn("push", "bravo", "--yes", "--no-logs", config=config)
+        _wait("the restart started", flag.exists)
+        proxy.cut()
+        run = spawned.wait()
+    rig.drop_proxy_config(proxy.address[1])
+    rig.quiesce(60)
+    problems = _judge(rig, run, w.hashes("old"), push_one(w.hashes("old"), w, "bravo"))
+    managed, _ = judge.split(rig.state().files)
+    if managed != push_one(w.hashes("old"), w, "bravo"):
+        problems.append("the release committed before the cut is not what the server holds")
+    if run.code == 0 or "deployed and recorded" not in run.text():
+        problems.append(
+            f"exit {run.code} without saying the release is deployed: {run.last_line()}"
+        )
+    return problems
+
+
 SCENARIOS: dict[str, Scenario] = {
     "apply-killed-mid-swap": apply_killed_mid_swap,
     "session-group-killed-mid-swap": session_group_killed_mid_swap,
@@ -294,6 +324,7 @@ SCENARIOS: dict[str, Scenario] = {
     "push-one-beside-undeployed-function": push_one_beside_undeployed_function,
     "rollback-of-release-that-added-a-function": rollback_of_release_that_added_a_function,
     "auto-rollback-reverts-a-later-release": auto_rollback_reverts_a_later_release,
+    "cut-during-restart-after-commit": cut_during_restart_after_commit,
 }
 
 

@@ -28,11 +28,6 @@ SCOPES = ("all", "one", "rollback")  # make faults also pushes with --prune and 
 KILL_KINDS = [k for k in KINDS if k not in ("concurrency", "disk-full")]
 
 
-@pytest.mark.xfail(
-    reason="issue 10: a SIGKILL of the server session's process group mid-swap can still leave "
-    "the server half new (server-group cases)",
-    strict=False,
-)
 def test_fault_injection_sample(tmp_path: Path) -> None:
     if not SSHD.exists():
         pytest.fail(f"{SSHD} is missing: the fault-injection sample needs OpenSSH's server")
@@ -77,27 +72,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
         yield r
 
 
-# Problems the suite found that the product does not handle reliably yet (issue 10 stays open):
-# the client now undoes a release cut off mid-swap, but not in every run (not strict).
-# undo-killed-between-rm-and-mv: its timing (hitting undo between rm and mv) was missed once
-# under a loaded machine ("could not interrupt a push in the middle of its swap"); fixed product.
-OPEN_PROBLEMS: frozenset[str] = frozenset(
-    {"session-group-killed-mid-swap", "undo-killed-between-rm-and-mv"}
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(
-            n,
-            marks=pytest.mark.xfail(
-                n in OPEN_PROBLEMS, reason="open crash-safety problem", strict=False
-            ),
-        )
-        for n in repro.SCENARIOS
-    ],
-)
+@pytest.mark.parametrize("name", list(repro.SCENARIOS))
 def test_reproduction(rig: Rig, name: str) -> None:
     """One fault at one exact point of the protocol; nothing may be left wrong."""
     try:
