@@ -84,6 +84,44 @@ def apply_killed_mid_swap(rig: Rig) -> list[str]:
     return _judge(rig, run, w.hashes("old"), push_one(w.hashes("old"), w, "bravo"))
 
 
+def apply_killed_while_its_commit_runs(rig: Rig) -> list[str]:
+    """SIGKILL apply.sh (only) while the `mv` that commits the history is still running (it
+    sleeps first). That mv goes on alone and commits the release: the session must not
+    undo the release under a committed record, nor say that nothing changed."""
+    w = rig.workload
+    rig.seed(w.old)
+    rig.slow_history(0.2)
+    rig.slow_mv(STEP)  # the commit's mv: 0.5 s left at the kill; the undo's mvs: 0.3 s each
+    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
+
+    def committing() -> procs.Proc | None:
+        for p in procs.scan(rig.marker):
+            if (
+                p.argv[1:2]
+                and p.argv[1].endswith(b"/mv")
+                and any(b"history.new" in a for a in p.argv)
+            ):
+                return p
+        return None
+
+    _wait("the history's mv running", lambda: committing() is not None)
+    apply = procs.by_role(procs.scan(rig.marker)).get("apply")
+    assert apply is not None, "no apply.sh running"
+    procs.kill(apply.pid)
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    after = push_one(w.hashes("old"), w, "bravo")
+    problems = _judge(rig, run, w.hashes("old"), after)
+    st = rig.state()
+    managed, _ = judge.split(st.files)
+    if st.history_ids and managed != after:
+        problems.append("the release is in the history, but the server is not its version")
+    if run.code != 0 and st.history_ids:
+        problems.append(f"exit {run.code} although the release was committed: {run.last_line()}")
+    return problems
+
+
 def session_group_killed_mid_swap(rig: Rig) -> list[str]:
     """SIGKILL the session's whole process group at the same point. The client reconnects
     and reports; it should not say "nothing changed" while the server is half new."""
@@ -317,6 +355,7 @@ def cut_during_restart_after_commit(rig: Rig) -> list[str]:
 
 SCENARIOS: dict[str, Scenario] = {
     "apply-killed-mid-swap": apply_killed_mid_swap,
+    "apply-killed-while-its-commit-runs": apply_killed_while_its_commit_runs,
     "session-group-killed-mid-swap": session_group_killed_mid_swap,
     "undo-killed-between-rm-and-mv": undo_killed_between_rm_and_mv,
     "disk-full-before-push-keeps-lock": disk_full_before_push_keeps_lock,

@@ -58,10 +58,19 @@ unlock() {
 }
 trap 'unlock; exit 130' INT TERM HUP PIPE
 committed() { [ -f "$state/history.jsonl" ] && grep -q -F "\"id\": \"$1\"" "$state/history.jsonl"; }
+# settled CMD...: run CMD (its stdout is ours); its status once every process it started
+# is gone. A command killed alone (OOM, kill -9) leaves its running child (a mv, a tar) to
+# finish on its own: deciding what to undo before that child is done would race it. Every
+# descendant holds fd 3, the write end of the substitution's pipe, which only ends when the
+# last of them exits.
+settled() {
+  { settled_rc=$("$@" 3>&1 1>&5 5>&-; printf '%s' "$?"); } 5>&1
+  return "${settled_rc:-1}"
+}
 undo_release() { # RID: put back what it swapped; once more if the first undo was killed
   r="$state/releases/$1"
   [ -f "$r/undo.sh" ] || return 0
-  sh "$r/undo.sh" "$fd" "$r" >&2 || sh "$r/undo.sh" "$fd" "$r" >&2
+  settled sh "$r/undo.sh" "$fd" "$r" >&2 || settled sh "$r/undo.sh" "$fd" "$r" >&2
 }
 
 # -- 2. an interrupted release
@@ -126,11 +135,20 @@ if [ ! -f "$stage/apply.sh" ]; then
   exit "$EXIT_CANCELLED"
 fi
 trap '' INT HUP PIPE
-sh "$stage/apply.sh" "$state" "$fd" "$rid"
+settled sh "$stage/apply.sh" "$state" "$fd" "$rid"
 rc=$?
 # apply.sh undoes what it swapped when a step fails; killed, it could not: do it here
-if [ "$rc" -ne 0 ] && [ "$(cat "$state/journal" 2>/dev/null)" = "$rid" ] && ! committed "$rid"; then
-  if undo_release "$rid"; then rm -f "$state/journal"; else rc=$EXIT_RECOVERY_FAILED; fi
+if [ "$rc" -ne 0 ] && committed "$rid"; then
+  # killed after its commit point: the release stands; only its cleanup is left
+  echo "edgesync: release $rid is committed (apply.sh ended with $rc after that)" >&2
+  if [ "$(cat "$state/journal" 2>/dev/null)" = "$rid" ]; then rm -f "$state/journal"; fi
+  rc=0
+elif [ "$rc" -ne 0 ] && [ "$(cat "$state/journal" 2>/dev/null)" = "$rid" ]; then
+  if undo_release "$rid"; then
+    rm -f "$state/journal"
+  else
+    rc=$EXIT_RECOVERY_FAILED
+  fi
 fi
 if [ "$rc" -eq 0 ] && [ -f "$stage/index.json" ]; then
   # The index of the history now: N and the sha256 of its first N lines, then the
