@@ -113,3 +113,24 @@ def test_a_cut_gzip_stream_is_an_interrupted_upload(tmp_path: Path) -> None:
     code, _ = session(tmp_path, stream[: len(stream) // 2])
     assert code == RemoteExit.UPLOAD_INTERRUPTED
     assert not (tmp_path / "applied").exists()
+
+
+def test_a_lock_that_goes_away_while_we_look_is_taken(tmp_path: Path) -> None:
+    """Another deploy's lock makes our mkdir fail, then is released before we look at it:
+    five concurrent pushes saw "cannot create the lock" (exit 5) there; we must try again."""
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    flag = tmp_path / "failed-once"
+    real = shutil.which("mkdir")
+    wrapper = folder / "mkdir"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        f'case "$1" in */lock) if [ ! -e "{flag}" ]; then : > "{flag}"; exit 1; fi ;; esac\n'
+        f'exec {real} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    stream = b"".join(gzipped([release_tar(tmp_path)]))
+    code, _ = session(tmp_path, stream, f"{folder}:{os.environ['PATH']}")
+    assert flag.exists()  # the lock's mkdir did fail once
+    assert code == 0
+    assert (tmp_path / "applied").read_text() == "applied\n"

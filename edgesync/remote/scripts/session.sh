@@ -31,8 +31,9 @@ if ! mkdir -p "$state/releases" "$state/staging" 2>/dev/null || [ ! -w "$state" 
   exit "$EXIT_NO_STATE"
 fi
 
-# -- 1. the lock
-if ! mkdir "$state/lock" 2>/dev/null; then
+# -- 1. the lock (a lock that went away between our mkdir and our look: try again)
+tries=0
+until mkdir "$state/lock" 2>/dev/null; do
   if [ -e "$state/lock" ] || [ -L "$state/lock" ]; then
     if [ -d "$state/lock" ]; then
       cat "$state/lock/info.json" 2>/dev/null || echo '{"incomplete": true}'
@@ -41,9 +42,12 @@ if ! mkdir "$state/lock" 2>/dev/null; then
     fi
     exit "$EXIT_LOCKED"
   fi
-  echo "edgesync: cannot create $state/lock" >&2
-  exit "$EXIT_NO_STATE"
-fi
+  tries=$((tries + 1))
+  if [ "$tries" -ge 5 ]; then
+    echo "edgesync: cannot create $state/lock" >&2
+    exit "$EXIT_NO_STATE"
+  fi
+done
 if ! { printf '%s\n' "$token" > "$state/lock/token" &&
   printf '%s\n' "$info" > "$state/lock/info.json" &&
   echo $$ > "$state/lock/pid"; } 2>/dev/null; then
