@@ -142,6 +142,34 @@ def session_group_killed_mid_swap(rig: Rig) -> list[str]:
     return problems
 
 
+def session_killed_alone_mid_swap(rig: Rig) -> list[str]:
+    """SIGKILL the session shell (only) once `push bravo` swapped bravo/ in: apply.sh goes
+    on alone and commits. Nothing may undo the release while apply.sh still runs, and the
+    push must not say "nothing was changed" about a release that is recorded."""
+    w = rig.workload
+    rig.seed(w.old)
+    rig.slow_mv(1.0)  # apply.sh has seconds of work left when its session dies
+    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
+    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
+    session = procs.by_role(procs.scan(rig.marker)).get("session")
+    assert session is not None, "no session shell running"
+    procs.kill(session.pid)
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    after = push_one(w.hashes("old"), w, "bravo")
+    problems = _judge(rig, run, w.hashes("old"), after)
+    st = rig.state()
+    managed, _ = judge.split(st.files)
+    if st.history_ids and managed != after:
+        problems.append("the release is in the history, but the server is not its version")
+    if st.history_ids and "nothing was changed" in run.text():
+        problems.append(f"said nothing changed about a recorded release: {run.last_line()}")
+    if st.lock is not None:
+        problems.append("the lock the killed session left is still there (the next push waits)")
+    return problems
+
+
 def undo_killed_between_rm_and_mv(rig: Rig) -> list[str]:
     """A push that finds an interrupted release runs its undo.sh; SIGKILL that `sh` (and the
     `mv` it is running) after undo_function removed the live folder, before the old one is back.
@@ -357,6 +385,7 @@ SCENARIOS: dict[str, Scenario] = {
     "apply-killed-mid-swap": apply_killed_mid_swap,
     "apply-killed-while-its-commit-runs": apply_killed_while_its_commit_runs,
     "session-group-killed-mid-swap": session_group_killed_mid_swap,
+    "session-killed-alone-mid-swap": session_killed_alone_mid_swap,
     "undo-killed-between-rm-and-mv": undo_killed_between_rm_and_mv,
     "disk-full-before-push-keeps-lock": disk_full_before_push_keeps_lock,
     "disk-full-during-backup-truncates": disk_full_during_backup_truncates,

@@ -183,6 +183,30 @@ def test_stale_lock_from_a_killed_push(repo: Project, sandbox: Sandbox) -> None:
     assert repo.run("push", "--no-logs").code == 0
 
 
+def test_a_lock_whose_apply_still_runs_is_not_stale(repo: Project, sandbox: Sandbox) -> None:
+    """The session shell killed alone leaves apply.sh running: the lock is not abandoned."""
+    proc = hold_lock(sandbox)
+    lock = sandbox.project_dir / ".edgesync/lock"
+    os.kill(int((lock / "pid").read_text()), signal.SIGKILL)
+    proc.kill()
+    proc.wait()
+    # what apply.sh leaves beside the session's pid (the `:` keeps sh from exec'ing sleep)
+    apply = subprocess.Popen(["sh", "-c", "sleep 60; :", f"{lock.parent}/staging/r/apply.sh"])
+    try:
+        (lock / "apply.pid").write_text(f"{apply.pid}\n")
+        assert repo.run("lock", "status", "--json").json()["server_process"] == "running"
+        r = repo.run("lock", "release", "--yes")
+        assert r.code == 2 and "still running" in r.err
+        (lock / "apply.pid").write_text(f"{os.getpid()}\n")  # alive, but not an apply.sh
+        assert repo.run("lock", "status", "--json").json()["server_process"] == "gone"
+        (lock / "apply.pid").write_text(f"{apply.pid}\n")
+    finally:
+        apply.kill()
+        apply.wait()
+    assert repo.run("lock", "status", "--json").json()["server_process"] == "gone"
+    assert repo.run("lock", "release", "--yes").code == 0
+
+
 def test_lock_wait(repo: Project, sandbox: Sandbox) -> None:
     proc = hold_lock(sandbox)
     r = repo.run("push", "--no-logs")

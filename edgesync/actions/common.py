@@ -362,6 +362,8 @@ def send_release(
             applied = session.apply(bundle, root, advance)
     except LostConnection as lost:
         settled = settle_lost_release(server, ui, lost.rid)
+        if settled != "swapping":
+            clear_own_stale_lock(server, ui, session, lost.rid)
         if settled == "swapping" and undo_lost_release(server, ui, session, lost.rid):
             raise ConnectError(
                 f"{lost.message}; release {lost.rid} was cut off in the middle of its swap "
@@ -385,15 +387,31 @@ def send_release(
     return Sent(applied.bytes_sent, time.monotonic() - started)
 
 
+def _own_stale_lock(server: Server, session: ReleaseSession, rid: str) -> bool:
+    """The lock is this session's (its release and token) and its server process is gone."""
+    lock = read_lock(server.shell, server.target)
+    ours = lock.info.get("release") == rid and lock.info.get("token") in (None, session.token)
+    return lock.held and ours and lock.server_process == "gone"
+
+
+def clear_own_stale_lock(server: Server, ui: UI, session: ReleaseSession, rid: str) -> None:
+    """After a lost connection: the lock our killed server process left is removed (it
+    would make the next deploy wait for nothing); another deploy's lock is never touched."""
+    try:
+        if _own_stale_lock(server, session, rid):
+            release_lock(server.shell, server.target)
+            ui.info(f"removed the lock that release {rid}'s server process left")
+    except (ConnectError, RemoteError):
+        pass  # only tidying: `edgesync lock status` shows a lock left behind
+
+
 def undo_lost_release(server: Server, ui: UI, session: ReleaseSession, rid: str) -> bool:
     """Undo our release `rid` that the server stopped mid-swap (its process is gone).
 
     Only when the lock is still ours: it is released, and a new session takes
     it, which undoes the journaled release, and ends without changing anything.
     """
-    lock = read_lock(server.shell, server.target)
-    ours = lock.info.get("release") == rid and lock.info.get("token") in (None, session.token)
-    if not (lock.held and ours and lock.server_process == "gone"):
+    if not _own_stale_lock(server, session, rid):
         return False
     ui.info(f"release {rid} was cut off mid-swap; undoing it")
     release_lock(server.shell, server.target)

@@ -17,6 +17,9 @@
 set -u
 state=$1 fd=$2 rid=$3
 S="$state/staging/$rid"
+# beside the session's pid in the lock: if the session shell is killed alone, this
+# apply.sh goes on, and the lock must not look abandoned while it does
+echo "$$" > "$state/lock/apply.pid" 2>/dev/null || :
 R="$state/releases/$rid"
 N="$S/new"
 
