@@ -35,10 +35,11 @@ def test_every_value_reads_back_exactly(value: str) -> None:
     assert parse(text).values == {"NAME": value}
 
 
-def test_single_quotes_are_literal_when_they_can_be() -> None:
-    assert quote("a $b") == "'a $b'"
+def test_values_are_double_quoted_with_every_dollar_escaped() -> None:
+    # compose interpolates double-quoted values: `\$` is a literal `$` on every release
+    assert quote("a $b") == '"a \\$b"'
     assert quote("it's") == '"it\'s"'
-    assert quote("$x\n") == '"$$x\\n"'
+    assert quote('$x\n"\\\r') == '"\\$x\\n\\"\\\\\\r"'
 
 
 def test_users_env_files() -> None:

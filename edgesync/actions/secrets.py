@@ -67,7 +67,7 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
     """Every variable the functions get: from the secrets file or compose `environment:`."""
     env = service_environment(server.shell, server.target)
     current, _ = _current(server)
-    wired = str(_secrets_path(server)) in env.env_files
+    wired = env.reads(str(_secrets_path(server)))
     entries = [
         SecretEntry(
             name,
@@ -81,6 +81,8 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
         SecretEntry(name, "compose environment", current_digest(current, env, name))
         for name in sorted(env.environment)
     ]
+    if env.resolve_error:
+        ui.warn(f"no digests for compose environment: {env.resolve_error}")
     if not wired:
         ui.warn(
             f"{server.target.secrets_file} is not an env_file of the {server.target.service} "
@@ -91,7 +93,7 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
 
 def current_digest(current: SecretsFile, env: ServiceEnvironment, name: str) -> str | None:
     """The digest of the value compose gives `name` (under the secrets file's salt)."""
-    value = env.resolved.get(name)
+    value = None if env.resolved is None else env.resolved.get(name)
     return None if value is None else replace(current, values={name: value}).digest(name)
 
 
@@ -126,7 +128,7 @@ def change_secrets(
 ) -> SecretsResult:
     """Set and/or unset variables: write the file (locked, recorded), then apply it."""
     values = dict(set_values or {})
-    env = service_environment(server.shell, server.target)
+    env = service_environment(server.shell, server.target, resolve=False)
     for name in [*values, *unset]:
         problem = check_name(name, compose_names=env.environment)
         if problem:
@@ -176,8 +178,7 @@ def change_secrets(
 
 def _wire(server: Server, ui: UI, env: ServiceEnvironment, *, yes: bool) -> None:
     """Make sure compose gives the functions service the secrets file (env_file)."""
-    path = str(_secrets_path(server))
-    if path in env.env_files:
+    if env.reads(str(_secrets_path(server))):
         return
     t = server.target
     lines = f"services:\n  {t.service}:\n    env_file:\n      - ./{t.secrets_file}"
