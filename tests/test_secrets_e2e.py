@@ -271,3 +271,111 @@ def test_a_bare_name_in_compose_environment_wins_and_is_refused(
     r = run(repo, "secrets", "set", f"OTHER_TOKEN={FROM_FILE}")
     assert r.code == 2
     assert "OTHER_TOKEN is set in docker-compose.yml `environment:`" in r.err
+
+
+# --------------------------------------------------------------------------- no value leaks
+
+
+def leaks(text: str) -> list[str]:
+    """The secret values (or a line of one) that appear in `text`."""
+    found = []
+    for value in ALL_VALUES:
+        parts = [value, *(p for p in value.splitlines() if len(p.strip()) >= 8)]
+        found += [repr(p) for p in parts if p in text]
+    return found
+
+
+def state_texts(sandbox: Sandbox) -> Iterator[tuple[str, str]]:
+    """Everything edgesync keeps on the server and every log of the service, by name.
+
+    Left out: the secrets file itself and its backups in the release folders
+    (`releases/<id>/before/secrets`), which `rollback` needs; they are checked to be
+    owner-only instead.
+    """
+    state = sandbox.project_dir / ".edgesync"
+    for path in sorted(state.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.name == "secrets" and path.parent.name == "before":
+            mode = stat.S_IMODE(path.stat().st_mode)
+            assert mode == 0o600, f"{path}: {oct(mode)}"
+            continue
+        yield str(path), path.read_text(errors="replace")
+    for path in (
+        sandbox.service_log,
+        sandbox.docker_calls,
+        sandbox.state_dir / "functions.stderr",
+        sandbox.state_dir / "state.json",
+    ):
+        if path.exists():
+            yield str(path), path.read_text(errors="replace")
+    override = sandbox.project_dir / "docker-compose.override.yml"
+    if override.exists():
+        yield str(override), override.read_text()
+
+
+def test_no_value_appears_in_output_history_releases_or_logs(
+    repo: Project, sandbox: Sandbox
+) -> None:
+    outputs: list[tuple[str, Result]] = []
+
+    def step(*args: str, stdin: str | None = None, code: int = 0) -> Result:
+        r = run(repo, *args, stdin=stdin)
+        assert r.code == code, (args, r.out, r.err)
+        outputs.append((" ".join(args), r))
+        return r
+
+    local = repo.root / "production.env"
+    local.write_text(f"WPP_SECRET={dotenv(NASTY)}\nOTHER_TOKEN={FROM_FILE}\n")
+    step("secrets", "set", f"WPP_SECRET={SECRET}", code=2)  # refused: not wired
+    step("-v", "secrets", "set", f"WPP_SECRET={SECRET}", "--yes")
+    step("secrets", "set", f"WPP_SECRET={ROTATED}", "--json")
+    step("-v", "secrets", "set", "--from-file", str(local))
+    step("secrets", "set", "OTHER_TOKEN", "-", "-v", stdin=FROM_STDIN + "\n")
+    assert answer(sandbox) == {"secret": NASTY, "other": FROM_STDIN}
+    for command in (["list"], ["diff", "--from-file", str(local)]):
+        step("secrets", *command)
+        step("secrets", *command, "--json")
+        step("-v", "secrets", *command)
+    step("secrets", "set", f"JWT_SECRET={SECRET}", code=2)  # refused: compose environment
+    step("-v", "secrets", "unset", "OTHER_TOKEN", "--json")
+    step("-v", "history")
+    step("history", "--json")
+    step("-v", "rollback", "--yes", "--no-logs")
+    step("rollback", "--yes", "--json")
+    step("logs", "--tail", "500")
+    step("-v", "ls")
+    step("status", "--json")
+    step("-v", "restart", "--recreate", "--no-logs")
+    assert answer(sandbox)["other"] is None  # the second rollback undid the first one
+
+    assert leaks(secrets_file(sandbox).read_text())  # the scan does find values
+    for what, r in outputs:
+        assert json.loads(r.out) if "--json" in what else True  # JSON runs print JSON
+        assert not leaks(r.out), (what, "stdout", leaks(r.out))
+        assert not leaks(r.err), (what, "stderr", leaks(r.err))
+    for name, text in state_texts(sandbox):
+        assert not leaks(text), (name, leaks(text))
+    assert answer(sandbox)["secret"] == NASTY  # and the values are really there
+
+
+def test_compose_errors_are_summarized_not_quoted(wired: Project, sandbox: Sandbox) -> None:
+    """compose quotes the line it cannot read; edgesync must not pass that on."""
+    broken = sandbox.project_dir / "broken.env"
+    broken.write_text(f'LEAKY="{SECRET} never closed\n')
+    (sandbox.project_dir / "docker-compose.override.yml").write_text(
+        OVERRIDE_LINES + "      - ./broken.env\n"
+    )
+    for args in (
+        ["secrets", "list"],
+        ["-v", "secrets", "set", f"OTHER_TOKEN={FROM_FILE}"],
+        ["-v", "restart", "--recreate", "--no-logs"],
+        ["restart", "--no-logs"],
+        ["logs", "--tail", "5"],
+    ):
+        r = run(wired, *args)
+        assert not leaks(r.out + r.err), (args, r.out, r.err)
+        assert "Traceback" not in r.err
+    r = run(wired, "-v", "restart", "--recreate", "--no-logs")
+    assert r.code == 5
+    assert "failed to read" in r.err and "details not shown" in r.err
