@@ -379,3 +379,14 @@ def test_compose_errors_are_summarized_not_quoted(wired: Project, sandbox: Sandb
     r = run(wired, "-v", "restart", "--recreate", "--no-logs")
     assert r.code == 5
     assert "failed to read" in r.err and "details not shown" in r.err
+
+
+def test_the_functions_on_the_server_are_verified_not_the_local_ones(
+    wired: Project, sandbox: Sandbox
+) -> None:
+    wired.write("not-deployed/index.ts", "Deno.serve(() => new Response('later'))\n")
+    r = run(wired, "secrets", "set", f"WPP_SECRET={ROTATED}", "--json")
+    assert r.code == 0, r.err
+    verified = {v["function"]: v["outcome"] for v in r.json()["verified"]}
+    assert verified == {"hello": "up", "reads-secrets": "up"}
+    assert answer(sandbox)["secret"] == ROTATED

@@ -19,7 +19,7 @@ from edgesync.actions.common import locked_session, restart_and_watch
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, EdgesyncError, RemoteError, UsageError, VerifyError
 from edgesync.history import SecretsChange, build_bundle
-from edgesync.manifest import ROUTER
+from edgesync.manifest import ROUTER, Kind
 from edgesync.plan import Comparison, PushPlan
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.secrets import (
@@ -134,8 +134,15 @@ def change_secrets(
         if problem:
             raise UsageError(problem)
     _wire(server, ui, env, yes=yes)
+    deployed: list[str] = []  # every function gets the new environment: verify them all
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> SecretsResult:
+        manifest = snapshot.manifest
+        deployed.extend(
+            top
+            for top in sorted(manifest.folders)
+            if top != ROUTER and manifest.kind_of(top) is Kind.FUNCTION
+        )
         current, text = _current(server)
         missing = [n for n in unset if n not in current.values]
         if missing:
@@ -172,7 +179,13 @@ def change_secrets(
     if result.release is None or not apply:
         return replace(result, applied=False)
     return _apply(
-        ws, server, ui, result, watch_logs=watch_logs, logs_seconds=logs_seconds, verify=verify
+        ws,
+        server,
+        ui,
+        result,
+        functions=deployed if verify else [],
+        watch_logs=watch_logs,
+        logs_seconds=logs_seconds,
     )
 
 
@@ -205,11 +218,12 @@ def _apply(
     ui: UI,
     result: SecretsResult,
     *,
+    functions: Sequence[str],
     watch_logs: bool,
     logs_seconds: float,
-    verify: bool,
 ) -> SecretsResult:
-    functions = [f for f in ws.tree.functions if f != ROUTER] if verify else []
+    """Recreate the service (a restart keeps the old environment), then request the
+    functions deployed on the server: they all get the new environment."""
     done = restart_and_watch(
         server,
         ui,
@@ -217,7 +231,7 @@ def _apply(
         functions=functions,
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
-        verify_with=ws.config if verify else None,
+        verify_with=ws.config if functions else None,
         recreate=True,
     )
     error: EdgesyncError | None = done.error
