@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from edgesync.secrets import digest, parse
 from sandbox import Sandbox
 from tests.helpers import Project, Result
 
@@ -390,3 +391,24 @@ def test_the_functions_on_the_server_are_verified_not_the_local_ones(
     verified = {v["function"]: v["outcome"] for v in r.json()["verified"]}
     assert verified == {"hello": "up", "reads-secrets": "up"}
     assert answer(sandbox)["secret"] == ROTATED
+
+
+@pytest.mark.parametrize("version", ["2.29.7", "2.40.3", "5.5.0"])
+def test_every_compose_release_is_read_alike(repo: Project, sandbox: Sandbox, version: str) -> None:
+    """2.29 has no --no-env-resolution, 2.35-2.40 ignore it: --no-interpolate works on all."""
+    (sandbox.state_dir / "compose-version").write_text(version + "\n")
+    (sandbox.project_dir / "docker-compose.override.yml").write_text(
+        "services:\n  functions:\n    env_file:\n"
+        "      - path: .env.functions\n        required: false\n"  # relative, long syntax
+        "    environment:\n      PRICE: cost $$5\n"
+    )
+    r = run(repo, "secrets", "set", f"WPP_SECRET={SECRET}")  # wired already: no consent
+    assert r.code == 0, r.err
+    assert answer(sandbox)["secret"] == SECRET
+    data = run(repo, "secrets", "list", "--json").json()
+    assert data["wired"] is True
+    entries = {e["name"]: e for e in data["secrets"]}
+    # compose prints `cost $$$$5` (its output doubles every $): the digest is of `cost $5`
+    salt = parse(secrets_file(sandbox).read_text()).salt
+    assert entries["PRICE"]["digest"] == digest(salt, "cost $5")
+    assert entries["PRICE"]["source"] == "compose environment"
