@@ -21,7 +21,7 @@ import pytest
 
 from edgesync.secrets import digest, parse
 from sandbox import Sandbox
-from tests.helpers import Project, Result
+from tests.helpers import REPO_ROOT, Project, Result
 
 SECRET = "wpp-secret-value-0451"
 ROTATED = "rotated-wpp-value-7730"
@@ -412,3 +412,45 @@ def test_every_compose_release_is_read_alike(repo: Project, sandbox: Sandbox, ve
     salt = parse(secrets_file(sandbox).read_text()).salt
     assert entries["PRICE"]["digest"] == digest(salt, "cost $5")
     assert entries["PRICE"]["source"] == "compose environment"
+
+
+def ci_step(name: str) -> str:
+    """The `run:` script of the GitHub Actions step `name` in docs/ci.md."""
+    text = (REPO_ROOT / "docs" / "ci.md").read_text()
+    lines = text[text.index(f"- name: {name}") :].splitlines()[1:]
+    assert lines[0].strip() == "run: |"
+    indent = len(lines[1]) - len(lines[1].lstrip())
+    script = []
+    for line in lines[1:]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        script.append(line[indent:])
+    return "\n".join(script) + "\n"
+
+
+def test_the_ci_example_sets_the_secrets(repo: Project, sandbox: Sandbox, tmp_path: Path) -> None:
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    shim = shims / "edgesync"
+    shim.write_text(f'#!/bin/sh\nexec {sys.executable} -m edgesync "$@"\n')
+    shim.chmod(0o755)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    env = {
+        **os.environ,
+        "PATH": f"{shims}:{os.environ['PATH']}",
+        "RUNNER_TEMP": str(runner_temp),
+        "FUNCTION_ENV": f"WPP_SECRET={dotenv(NASTY)}\nOTHER_TOKEN={FROM_FILE}",
+    }
+    p = subprocess.run(
+        ["bash", "-e", "-c", ci_step("Function secrets")],
+        cwd=repo.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert p.returncode == 0, p.stderr
+    assert answer(sandbox) == {"secret": NASTY, "other": FROM_FILE}
+    assert list(runner_temp.iterdir()) == []  # the file is gone
+    assert not leaks(p.stdout + p.stderr)
