@@ -136,8 +136,13 @@ def test_set_reaches_the_function_and_unset_and_rollback(repo: Project, sandbox:
 
     history = run(repo, "history", "--json")
     assert history.code == 0, history.err
-    kinds = [h.get("kind") for h in history.json()["releases"]]
-    assert kinds[:4] == ["rollback", "secrets", "secrets", "secrets"], kinds
+    releases = history.json()["releases"]
+    assert [h["kind"] for h in releases[:4]] == ["rollback", "secrets", "secrets", "secrets"]
+    unset = releases[1]["secrets"]
+    assert [(s["name"], s["after"]) for s in unset] == [("WPP_SECRET", None)]
+    assert len(unset[0]["before"]) == 12
+    text = run(repo, "history").out.splitlines()
+    assert "secrets: WPP_SECRET" in text[1] and "rollback of" in text[0]
 
 
 def test_a_value_compose_would_mangle_arrives_exactly(wired: Project, sandbox: Sandbox) -> None:
