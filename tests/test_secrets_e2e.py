@@ -22,6 +22,7 @@ import pytest
 from edgesync.secrets import digest, parse
 from sandbox import Sandbox
 from tests.helpers import REPO_ROOT, Project, Result
+from tests.terminal import Terminal
 
 SECRET = "wpp-secret-value-0451"
 ROTATED = "rotated-wpp-value-7730"
@@ -459,3 +460,27 @@ def test_the_ci_example_sets_the_secrets(repo: Project, sandbox: Sandbox, tmp_pa
     assert answer(sandbox) == {"secret": NASTY, "other": FROM_FILE}
     assert list(runner_temp.iterdir()) == []  # the file is gone
     assert not leaks(p.stdout + p.stderr)
+
+
+def test_on_a_terminal_consent_comes_first_and_the_value_is_not_echoed(
+    repo: Project, sandbox: Sandbox
+) -> None:
+    term = Terminal(["-c", str(repo.config), "secrets", "set", "WPP_SECRET", "-"], cwd=repo.root)
+    term.expect("docker-compose.override.yml? [y/N]")  # asked before any value is typed
+    assert "WPP_SECRET:" not in term.seen
+    term.send("y")
+    term.expect("WPP_SECRET: ")
+    term.send(SECRET)
+    assert term.finish() == 0, term.seen
+    assert SECRET not in term.seen  # typed without echo
+    assert "+ WPP_SECRET  added" in term.seen
+    assert answer(sandbox)["secret"] == SECRET
+
+
+def test_a_refused_name_is_refused_before_the_value_is_asked(
+    repo: Project, sandbox: Sandbox
+) -> None:
+    term = Terminal(["-c", str(repo.config), "secrets", "set", "SUPABASE_X", "-"], cwd=repo.root)
+    assert term.finish() == 2  # nothing typed: a prompt would have waited
+    assert "names starting with SUPABASE_" in term.seen
+    assert term.seen.count("SUPABASE_X:") == 1  # in the error only: no prompt was shown

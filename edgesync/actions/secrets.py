@@ -119,6 +119,8 @@ def change_secrets(
     ui: UI,
     *,
     set_values: Mapping[str, str] | None = None,
+    typed: Sequence[str] = (),
+    read_value: Callable[[str], str] | None = None,
     unset: Sequence[str] = (),
     apply: bool = True,
     yes: bool = False,
@@ -126,14 +128,23 @@ def change_secrets(
     logs_seconds: float = 10.0,
     verify: bool = True,
 ) -> SecretsResult:
-    """Set and/or unset variables: write the file (locked, recorded), then apply it."""
+    """Set and/or unset variables: write the file (locked, recorded), then apply it.
+
+    The values of `typed` names are asked for (`read_value(name)`) only once the
+    names passed the checks and the file is wired: nobody types a secret for a
+    change that is then refused.
+    """
     values = dict(set_values or {})
     env = service_environment(server.shell, server.target, resolve=False)
-    for name in [*values, *unset]:
+    for name in [*values, *typed, *unset]:
         problem = check_name(name, compose_names=env.environment)
         if problem:
             raise UsageError(problem)
     _wire(server, ui, env, yes=yes)
+    if typed:
+        if read_value is None:
+            raise UsageError(f"no way to read the value of {', '.join(typed)}")
+        values |= {name: read_value(name) for name in typed}
     deployed: list[str] = []  # every function gets the new environment: verify them all
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> SecretsResult:
@@ -250,9 +261,10 @@ def _apply(
     )
 
 
-def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> dict[str, str]:
-    """`NAME=VALUE` words, and `NAME -` read from stdin by `read_value(name)`."""
+def read_assignments(words: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """`NAME=VALUE` words (their values), and the names of `NAME -` (typed later)."""
     values: dict[str, str] = {}
+    typed: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
@@ -260,7 +272,7 @@ def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> 
             name, _, value = word.partition("=")
             values[name] = value
         elif i + 1 < len(words) and words[i + 1] == "-":
-            values[word] = read_value(word)
+            typed.append(word)
             i += 1
         else:
             raise UsageError(
@@ -268,7 +280,7 @@ def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> 
                 hint="secrets set WPP_TOKEN -   (the value is read without echo)",
             )
         i += 1
-    return values
+    return values, tuple(typed)
 
 
 def changes_summary(changes: Sequence[SecretChange]) -> str:
