@@ -536,6 +536,10 @@ class Output:
         for r in result.releases:
             commit = (r.commit or "-")[:8] + ("+dirty" if r.dirty else "")
             what = ", ".join(r.functions) or "-"
+            if r.kind == "secrets":  # names whose digest changed: never values
+                before, after = r.secrets_before, r.secrets_after
+                names = sorted(n for n in {*before, *after} if before.get(n) != after.get(n))
+                what = "secrets" + (f": {', '.join(names)}" if names else "")
             if r.kind == "rollback":
                 what = f"rollback of {', '.join(r.rolled_back)}"
                 if r.reason:

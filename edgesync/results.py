@@ -263,6 +263,12 @@ def release_json(rec: Release, failed: frozenset[str] = frozenset()) -> dict[str
         "deleted_functions": list(rec.deleted_functions),
         "rolled_back": list(rec.rolled_back),
         "files": [{"path": f.path, "action": f.action} for f in rec.files],
+        # the secrets a release changed: name -> digest before and after (never values)
+        "secrets": [
+            {"name": n, "before": rec.secrets_before.get(n), "after": rec.secrets_after.get(n)}
+            for n in sorted({*rec.secrets_before, *rec.secrets_after})
+            if rec.secrets_before.get(n) != rec.secrets_after.get(n)
+        ],
     }
 
 

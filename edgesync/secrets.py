@@ -3,8 +3,9 @@
 The file edgesync owns on the server (default `<project_dir>/.env.functions`)
 holds one `NAME=VALUE` per line in the syntax docker compose reads for
 `env_file`: single-quoted values are literal, double-quoted ones understand
-`\\n`, `\\"`, `\\\\` and `$$`. Its first line carries a random salt, so that
-digests of values can be shown and compared without revealing short values.
+`\\n`, `\\"`, `\\\\`, `\\$` and `$$` (edgesync writes every value double-quoted).
+Its first line carries a random salt, so that digests of values can be shown
+and compared without revealing short values.
 Values never leave this module except to be written into that file.
 """
 
@@ -131,15 +132,19 @@ def _value(rest: str, line: int) -> str:
 
 
 def quote(value: str) -> str:
-    """A value as compose's env_file syntax reads it back exactly (never interpolated)."""
-    if "'" not in value and "\n" not in value and "\r" not in value and not value.endswith("\\"):
-        return f"'{value}'"
+    """A value as compose's env_file syntax reads it back exactly (never interpolated).
+
+    Always double-quoted: compose interpolates `${VAR}` in double-quoted and
+    unquoted values, so every `$` is written `\\$` (which compose-go reads as a
+    literal `$`, like `$$`), and `\\`, `"`, line feed and carriage return are
+    escaped. Single quotes would be literal but cannot hold a `'`.
+    """
     escaped = (
         value.replace("\\", "\\\\")
         .replace('"', '\\"')
+        .replace("$", "\\$")
         .replace("\n", "\\n")
         .replace("\r", "\\r")
-        .replace("$", "$$")
     )
     return f'"{escaped}"'
 

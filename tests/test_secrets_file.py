@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from edgesync.remote.compose import stderr_summary
 from edgesync.secrets import (
     SecretsFileError,
     check_name,
@@ -35,10 +36,11 @@ def test_every_value_reads_back_exactly(value: str) -> None:
     assert parse(text).values == {"NAME": value}
 
 
-def test_single_quotes_are_literal_when_they_can_be() -> None:
-    assert quote("a $b") == "'a $b'"
+def test_values_are_double_quoted_with_every_dollar_escaped() -> None:
+    # compose interpolates double-quoted values: `\$` is a literal `$` on every release
+    assert quote("a $b") == '"a \\$b"'
     assert quote("it's") == '"it\'s"'
-    assert quote("$x\n") == '"$$x\\n"'
+    assert quote('$x\n"\\\r') == '"\\$x\\n\\"\\\\\\r"'
 
 
 def test_users_env_files() -> None:
@@ -79,3 +81,35 @@ def test_compare_by_digest() -> None:
     old = parse(render({"A": "1", "B": "2", "C": "3"}, "s"))
     changes = {c.name: c.status for c in compare(old, {"A": "1", "B": "x", "D": "4"})}
     assert changes == {"A": "unchanged", "B": "changed", "C": "removed", "D": "added"}
+
+
+@pytest.mark.parametrize(
+    ("stderr", "shown"),
+    [
+        (
+            'failed to read /p/.env.functions: line 3: unterminated quoted value "s3cret\n',
+            "failed to read /p/.env.functions: line 3 (details not shown",
+        ),
+        (
+            "invalid interpolation format for services.functions.environment.X.\n"
+            "You may need to escape any $ with another $.\n${s3cret\n",
+            "invalid interpolation format for services.functions.environment.X (see",
+        ),
+        (
+            "error while interpolating services.functions.image: "
+            "required variable TAG is missing a value: s3cret\n",
+            "error while interpolating services.functions.image: required variable TAG is "
+            "missing a value (details not shown",
+        ),
+        (
+            'time="x" level=warning msg="The \\"A\\" variable is not set."\n'
+            "no such service: functions\n",
+            "no such service: functions",
+        ),
+        ("", "no error output"),
+    ],
+)
+def test_compose_errors_never_quote_values(stderr: str, shown: str) -> None:
+    summary = stderr_summary(stderr)
+    assert summary.startswith(shown)
+    assert "s3cret" not in summary

@@ -19,7 +19,7 @@ from edgesync.actions.common import locked_session, restart_and_watch
 from edgesync.context import Server, Workspace
 from edgesync.errors import Declined, EdgesyncError, RemoteError, UsageError, VerifyError
 from edgesync.history import SecretsChange, build_bundle
-from edgesync.manifest import ROUTER
+from edgesync.manifest import ROUTER, Kind
 from edgesync.plan import Comparison, PushPlan
 from edgesync.remote.release import ReleaseSession
 from edgesync.remote.secrets import (
@@ -67,7 +67,7 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
     """Every variable the functions get: from the secrets file or compose `environment:`."""
     env = service_environment(server.shell, server.target)
     current, _ = _current(server)
-    wired = str(_secrets_path(server)) in env.env_files
+    wired = env.reads(str(_secrets_path(server)))
     entries = [
         SecretEntry(
             name,
@@ -81,6 +81,8 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
         SecretEntry(name, "compose environment", current_digest(current, env, name))
         for name in sorted(env.environment)
     ]
+    if env.resolve_error:
+        ui.warn(f"no digests for compose environment: {env.resolve_error}")
     if not wired:
         ui.warn(
             f"{server.target.secrets_file} is not an env_file of the {server.target.service} "
@@ -91,7 +93,7 @@ def list_secrets(server: Server, ui: UI) -> SecretsListResult:
 
 def current_digest(current: SecretsFile, env: ServiceEnvironment, name: str) -> str | None:
     """The digest of the value compose gives `name` (under the secrets file's salt)."""
-    value = env.resolved.get(name)
+    value = None if env.resolved is None else env.resolved.get(name)
     return None if value is None else replace(current, values={name: value}).digest(name)
 
 
@@ -117,6 +119,8 @@ def change_secrets(
     ui: UI,
     *,
     set_values: Mapping[str, str] | None = None,
+    typed: Sequence[str] = (),
+    read_value: Callable[[str], str] | None = None,
     unset: Sequence[str] = (),
     apply: bool = True,
     yes: bool = False,
@@ -124,16 +128,32 @@ def change_secrets(
     logs_seconds: float = 10.0,
     verify: bool = True,
 ) -> SecretsResult:
-    """Set and/or unset variables: write the file (locked, recorded), then apply it."""
+    """Set and/or unset variables: write the file (locked, recorded), then apply it.
+
+    The values of `typed` names are asked for (`read_value(name)`) only once the
+    names passed the checks and the file is wired: nobody types a secret for a
+    change that is then refused.
+    """
     values = dict(set_values or {})
-    env = service_environment(server.shell, server.target)
-    for name in [*values, *unset]:
+    env = service_environment(server.shell, server.target, resolve=False)
+    for name in [*values, *typed, *unset]:
         problem = check_name(name, compose_names=env.environment)
         if problem:
             raise UsageError(problem)
     _wire(server, ui, env, yes=yes)
+    if typed:
+        if read_value is None:
+            raise UsageError(f"no way to read the value of {', '.join(typed)}")
+        values |= {name: read_value(name) for name in typed}
+    deployed: list[str] = []  # every function gets the new environment: verify them all
 
     def work(session: ReleaseSession, snapshot: ServerSnapshot) -> SecretsResult:
+        manifest = snapshot.manifest
+        deployed.extend(
+            top
+            for top in sorted(manifest.folders)
+            if top != ROUTER and manifest.kind_of(top) is Kind.FUNCTION
+        )
         current, text = _current(server)
         missing = [n for n in unset if n not in current.values]
         if missing:
@@ -170,14 +190,19 @@ def change_secrets(
     if result.release is None or not apply:
         return replace(result, applied=False)
     return _apply(
-        ws, server, ui, result, watch_logs=watch_logs, logs_seconds=logs_seconds, verify=verify
+        ws,
+        server,
+        ui,
+        result,
+        functions=deployed if verify else [],
+        watch_logs=watch_logs,
+        logs_seconds=logs_seconds,
     )
 
 
 def _wire(server: Server, ui: UI, env: ServiceEnvironment, *, yes: bool) -> None:
     """Make sure compose gives the functions service the secrets file (env_file)."""
-    path = str(_secrets_path(server))
-    if path in env.env_files:
+    if env.reads(str(_secrets_path(server))):
         return
     t = server.target
     lines = f"services:\n  {t.service}:\n    env_file:\n      - ./{t.secrets_file}"
@@ -204,11 +229,12 @@ def _apply(
     ui: UI,
     result: SecretsResult,
     *,
+    functions: Sequence[str],
     watch_logs: bool,
     logs_seconds: float,
-    verify: bool,
 ) -> SecretsResult:
-    functions = [f for f in ws.tree.functions if f != ROUTER] if verify else []
+    """Recreate the service (a restart keeps the old environment), then request the
+    functions deployed on the server: they all get the new environment."""
     done = restart_and_watch(
         server,
         ui,
@@ -216,7 +242,7 @@ def _apply(
         functions=functions,
         watch_logs=watch_logs,
         logs_seconds=logs_seconds,
-        verify_with=ws.config if verify else None,
+        verify_with=ws.config if functions else None,
         recreate=True,
     )
     error: EdgesyncError | None = done.error
@@ -235,9 +261,10 @@ def _apply(
     )
 
 
-def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> dict[str, str]:
-    """`NAME=VALUE` words, and `NAME -` read from stdin by `read_value(name)`."""
+def read_assignments(words: Sequence[str]) -> tuple[dict[str, str], tuple[str, ...]]:
+    """`NAME=VALUE` words (their values), and the names of `NAME -` (typed later)."""
     values: dict[str, str] = {}
+    typed: list[str] = []
     i = 0
     while i < len(words):
         word = words[i]
@@ -245,7 +272,7 @@ def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> 
             name, _, value = word.partition("=")
             values[name] = value
         elif i + 1 < len(words) and words[i + 1] == "-":
-            values[word] = read_value(word)
+            typed.append(word)
             i += 1
         else:
             raise UsageError(
@@ -253,7 +280,7 @@ def read_assignments(words: Sequence[str], read_value: Callable[[str], str]) -> 
                 hint="secrets set WPP_TOKEN -   (the value is read without echo)",
             )
         i += 1
-    return values
+    return values, tuple(typed)
 
 
 def changes_summary(changes: Sequence[SecretChange]) -> str:

@@ -84,10 +84,10 @@ def set_(
     Example: edgesync secrets set WPP_TOKEN -
     """
     out = output(ctx, json_mode=json_)
-    values = action.read_assignments(assignments or [], _read_value)
+    values, typed = action.read_assignments(assignments or [])
     if from_file is not None:
         values = {**action.parse_values(_read_file(from_file), str(from_file)), **values}
-    if not values:
+    if not values and not typed:
         raise UsageError("nothing to set", hint="NAME=VALUE, NAME -, or --from-file FILE")
     ws = workspace(ctx)
     result = action.change_secrets(
@@ -95,6 +95,8 @@ def set_(
         server(ctx, ws),
         out,
         set_values=values,
+        typed=typed,
+        read_value=_read_value,
         apply=not no_apply,
         yes=yes,
         watch_logs=not json_,

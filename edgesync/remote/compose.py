@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 
@@ -41,6 +42,41 @@ def _docker_hint(stderr: str, target: Target) -> str | None:
     return None
 
 
+# compose error lines that go on to quote what they could not read: an env file's line, an
+# interpolated value, a compose file's scalar. Kept up to the quote, the rest dropped.
+_QUOTING = (
+    re.compile(r"^(failed to read .+?: line \d+):"),  # an env file: its line follows
+    re.compile(r"^(.*?required variable \S+ is missing a value)"),
+    re.compile(r"^(invalid interpolation format for \S+?)\.?$"),  # the value is the next line
+    re.compile(r"^(.*?cannot unmarshal)"),
+    re.compile(r"^(.*?unexpected character)"),
+    re.compile(r"^(.*?Invalid template)"),
+)
+
+
+def stderr_summary(stderr: str) -> str:
+    """compose's error output, shortened to what quotes no value.
+
+    Once the functions service reads a secrets file, compose's messages can
+    quote its values (`failed to read FILE: line 3: unterminated quoted value
+    "…"`) or the project's `.env` values, so the error shown is the last line
+    that is not a warning, with such quotations cut off.
+    """
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    if not lines:
+        return "no error output"
+    for line in lines:  # a message that puts the value on the lines after it
+        if line.startswith("invalid interpolation format"):
+            return line.rstrip(".") + " (see the server for the line)"
+    errors = [line for line in lines if "level=warning" not in line] or lines
+    line = errors[-1]
+    for pattern in _QUOTING:
+        m = pattern.match(line)
+        if m:
+            return m.group(1) + " (details not shown: they may quote a secret)"
+    return line
+
+
 def restart(shell: RemoteShell, target: Target) -> tuple[str, str]:
     """Restart the service; returns (the server's UTC time before restarting, command)."""
     if target.restart_command:
@@ -54,7 +90,7 @@ def restart(shell: RemoteShell, target: Target) -> tuple[str, str]:
     if result.exit_status != 0:
         raise RemoteError(
             f"restart failed (`{command}` exited {result.exit_status}): "
-            f"{result.stderr_text.splitlines()[-1] if result.stderr_text else 'no error output'}",
+            f"{stderr_summary(result.stderr_text)}",
             hint=_docker_hint(result.stderr_text, target),
         )
     return (started[0] if started else ""), command
@@ -99,8 +135,7 @@ def stream_logs(
         elif kind == "exit" and line not in ("0", "143", "130"):
             stderr = "\n".join(errors)
             raise RemoteError(
-                f"`{' '.join(words)}` failed (exit {line}): "
-                f"{errors[-1] if errors else 'no error output'}",
+                f"`{' '.join(words)}` failed (exit {line}): {stderr_summary(stderr)}",
                 hint=_docker_hint(stderr, target),
             )
 
@@ -119,7 +154,7 @@ def recreate(shell: RemoteShell, target: Target) -> tuple[str, str]:
     if result.exit_status != 0:
         raise RemoteError(
             f"recreating the service failed (`{command}` exited {result.exit_status}): "
-            f"{result.stderr_text.splitlines()[-1] if result.stderr_text else 'no error output'}",
+            f"{stderr_summary(result.stderr_text)}",
             hint=_docker_hint(result.stderr_text, target),
         )
     return (started[0] if started else ""), command
