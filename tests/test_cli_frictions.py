@@ -119,3 +119,14 @@ def test_wording(repo: Project) -> None:
     r = repo.run("diff")
     assert "1 differ" in r.out or "in sync" in r.out
     assert "(s)" not in r.out and "1 entries" not in r.out
+
+
+def test_restart_requests_the_deployed_functions_not_a_local_one_never_pushed(
+    repo: Project,
+) -> None:
+    assert repo.run("push", "--no-logs").code == 0
+    repo.write("brand-new/index.ts", serve("not pushed yet"))
+    r = repo.run("restart", "--no-logs", "--json")
+    assert r.code == 0, r.err
+    checked = {c["function"] for c in r.json()["verified"]}
+    assert checked == {"hello", "wpp-create"}

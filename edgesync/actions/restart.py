@@ -6,6 +6,7 @@ from edgesync.actions.common import restart_and_watch
 from edgesync.context import Server, Workspace
 from edgesync.errors import EdgesyncError, VerifyError
 from edgesync.manifest import ROUTER
+from edgesync.remote.snapshot import read_folders
 from edgesync.results import RestartResult
 from edgesync.ui import UI
 
@@ -20,9 +21,13 @@ def restart(
     verify: bool = True,
     recreate: bool = False,
 ) -> RestartResult:
-    """Restart the service the way a push does, request the local functions (verify), and
-    show what the service logs while they boot."""
-    functions = [f for f in ws.tree.functions if f != ROUTER] if verify else []
+    """Restart the service the way a push does, request the local functions deployed on the
+    server (verify; one never pushed is not there to answer), and show what the service
+    logs while they boot."""
+    functions: list[str] = []
+    if verify:
+        on_server = read_folders(server.shell, server.target)
+        functions = [f for f in ws.tree.functions if f != ROUTER and f in on_server]
     done = restart_and_watch(
         server,
         ui,
