@@ -552,7 +552,9 @@ class Preflight:
             return []
         todo = [n for n in functions if n not in self.done and n != ROUTER]
         if todo:
-            self.ui.info(f"checking that {', '.join(todo)} load …")
+            self.ui.info(
+                f"checking that {', '.join(todo)} {'loads' if len(todo) == 1 else 'load'} …"
+            )
             found = preflight(self.tree, todo, deno=self.deno, remote=self.remote)
             for name in todo:
                 self.done[name] = [p for p in found if p.function == name]
