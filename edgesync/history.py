@@ -691,7 +691,19 @@ def rollback_plan(
     expected: dict[str, str] = {}
     secrets: SecretsChange | None = None
     digests: Mapping[str, str] = MappingProxyType({})
-    for (kind, name), (rid, op, before) in sorted(_first_touches(undone).items()):
+    touches = _first_touches(undone)
+    order = {r.id: i for i, r in enumerate(undone)}
+    whole = {
+        name: order[rid] for (kind, name), (rid, _, _) in touches.items() if kind == "function"
+    }
+    inside: list[tuple[str, str, Op, Mapping[str, str]]] = []  # file ops in a folder restored whole
+    for (kind, name), (rid, op, before) in sorted(touches.items()):
+        if kind == "file" and top_of(name) in whole:
+            # the folder comes back whole; a file changed on its own before the folder was
+            # is restored over that copy (folded in below), a later change is part of it
+            if order[rid] < whole[top_of(name)]:
+                inside.append((name, rid, op, before))
+            continue
         if isinstance(op, SecretsOp):
             source = f"releases/{rid}/before/secrets" if op.existed else None
             secrets = SecretsChange(op.path, source, existed=True)
@@ -709,8 +721,35 @@ def rollback_plan(
                 expected[name] = before[name]
         elif now:
             deletes.append(DeletePath(name, is_function=kind == "function"))
+    functions = [_fold_in(fn, inside, expected) for fn in functions]
     plan = PushPlan(tuple(functions), tuple(puts), tuple(deletes), compare(remote, remote, {}))
     return RollbackPlan(plan, expected, tuple(r.id for r in undone), undone[0].id, secrets, digests)
+
+
+def _fold_in(
+    fn: ReplaceFunction,
+    inside: Sequence[tuple[str, str, Op, Mapping[str, str]]],
+    expected: dict[str, str],
+) -> ReplaceFunction:
+    """A function restored whole, with the files an older release changed on their own in its
+    folder set back in its staged copy: never put or deleted in the live folder after the
+    swap (their backups would meet the function's own in the release, and an undo would
+    take them out of it)."""
+    overlay: list[tuple[str, str]] = []
+    unstage: list[str] = []
+    for name, rid, op, before in inside:
+        if top_of(name) != fn.name:
+            continue
+        if isinstance(op, DeleteOp) or op.existed:
+            overlay.append((name, f"releases/{rid}/before/{name}"))
+            if name in before:
+                expected[name] = before[name]
+        else:
+            unstage.append(name)
+            expected.pop(name, None)
+    if not overlay and not unstage:
+        return fn
+    return replace(fn, overlay=tuple(overlay), unstage=tuple(unstage))
 
 
 def resolve_release_id(ids: Sequence[str], given: str) -> str:

@@ -261,6 +261,10 @@ class ReplaceFunction:
     # new folder as they are; `preserve_files` counts the regular files among them
     preserve: tuple[str, ...] = ()
     preserve_files: int = 0
+    # rollback: files of this folder an older release changed on their own, restored over
+    # the restored copy (path, source), and paths that release added, removed from it
+    overlay: tuple[tuple[str, str], ...] = ()
+    unstage: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

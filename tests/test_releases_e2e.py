@@ -254,3 +254,42 @@ def test_drift_refused_then_forced(repo: Project, sandbox: Sandbox) -> None:
     repo.write("fn-a/index.ts", serve("a v3"))
     (repo.functions / "_shared/x.ts").write_text("export const x = 99\n")
     assert repo.run("push", "fn-a", "--no-logs").code == 0
+
+
+@pytest.mark.parametrize("first", ["function", "file", "added file"])
+def test_rollback_over_a_file_put_into_a_function_restored_whole(
+    repo: Project, sandbox: Sandbox, first: str
+) -> None:
+    """fn-a loads a file from b's folder: `push fn-a` puts it on its own, `push b` swaps b
+    whole. A rollback of both restores b whole; the file's own change must neither steal
+    a file from b's backup nor land over the restored copy out of order."""
+    repo.write("b/index.ts", serve("b v1"))
+    repo.write("b/x.ts", "export const x = 'x0'\n")
+    repo.write("fn-a/index.ts", serve("a v1", "../_shared/x.ts", "../b/x.ts"))
+    assert repo.run("push", "--no-logs").code == 0
+    base = snapshot(sandbox.functions_dir)
+
+    def push_b() -> None:
+        repo.write("b/index.ts", serve("b v2"))
+        r = repo.run("push", "b", "--no-logs")
+        assert r.code == 0, r.err
+
+    def push_file() -> None:
+        if first == "added file":
+            repo.write("b/new.ts", "export const n = 1\n")
+            repo.write(
+                "fn-a/index.ts", serve("a v2", "../_shared/x.ts", "../b/x.ts", "../b/new.ts")
+            )
+        else:
+            repo.write("b/x.ts", "export const x = 'x1'\n")
+        r = repo.run("push", "fn-a", "--no-logs")
+        assert r.code == 0, r.err
+
+    steps = [push_b, push_file] if first == "function" else [push_file, push_b]
+    for step in steps:
+        step()
+    oldest = history(sandbox)[-2]
+    assert {op.get("name", op.get("path")) for op in oldest["ops"]} & {"b", "b/x.ts", "b/new.ts"}
+    r = repo.run("rollback", oldest["id"], "--yes", "--no-logs")
+    assert r.code == 0, r.err
+    assert snapshot(sandbox.functions_dir) == base

@@ -32,6 +32,7 @@ from pathlib import Path
 from edgesync.config import Target
 from edgesync.errors import ConnectError, EdgesyncError, Interrupted, RemoteError
 from edgesync.history import Actor, Bundle, History, HistoryIndex, SecretsChange, parse_history
+from edgesync.manifest import top_of
 from edgesync.plan import PushPlan
 from edgesync.remote import scripts
 from edgesync.remote.lock import locked_error
@@ -93,6 +94,11 @@ def apply_script(
     take names by folder (files) or all at once (function folders), so the
     server runs a few processes per release, not a few per file.
     """
+    whole = {fn.name for fn in plan.functions}
+    assert not any(top_of(p.path) in whole for p in plan.puts), "a put inside a swapped folder"
+    assert not any(top_of(d.path) in whole for d in plan.deletes), (
+        "a delete inside a swapped folder"
+    )
     built = [fn for fn in plan.functions if fn.source is None]
     restored = [fn for fn in plan.functions if fn.source is not None]
     carried = [path for fn in built for path in (*fn.keep, *fn.preserve)]
@@ -105,6 +111,8 @@ def apply_script(
     for source, names in _by_folder(sources).items():
         calls += _calls("restore_functions", (source,), names)
     calls += [_call("restore_file", p.source, p.path) for p in plan.puts if p.source is not None]
+    calls += [_call("restore_file", src, path) for fn in restored for path, src in fn.overlay]
+    calls += _calls("unstage", (), [path for fn in restored for path in fn.unstage])
     calls.append("# 2. verify every staged file against its expected hash")
     calls.append("verify_staged")
     calls += [

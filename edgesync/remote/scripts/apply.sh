@@ -55,6 +55,10 @@ restore_functions() { # FROM NAME...: function folders back from a release's bef
     fail "cannot restore $* from $from"
   fi
 }
+unstage() { # PATH...: paths taken out of a restored folder (an older release added them)
+  cd "$N" || fail "cannot enter staging"
+  rm -rf -- "$@" || fail "cannot unstage $*"
+}
 restore_file() { # FROM PATH
   parent_of "$2"
   if ! { mkdir -p "$N/$p" && cp -p "$state/$1" "$N/$2"; }; then
