@@ -705,7 +705,7 @@ def rollback_plan(
                 inside.append((name, rid, op, before))
             continue
         if isinstance(op, SecretsOp):
-            source = f"releases/{rid}/before/secrets" if op.existed else None
+            source = f"releases/{rid}/secrets.before" if op.existed else None
             secrets = SecretsChange(op.path, source, existed=True)
             digests = next(r.secrets_before for r in undone if r.id == rid)
             continue
@@ -924,7 +924,7 @@ class SecretsChange:
     """The secrets file a release replaces: from `source` (under the state folder), or removed."""
 
     file: str  # relative to project_dir
-    source: str | None  # e.g. staging/<id>/secrets.new or releases/<id>/before/secrets
+    source: str | None  # e.g. staging/<id>/secrets.new or releases/<id>/secrets.before
     existed: bool
 
 

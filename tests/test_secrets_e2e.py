@@ -296,18 +296,21 @@ def state_texts(sandbox: Sandbox) -> Iterator[tuple[str, str]]:
     """Everything edgesync keeps on the server and every log of the service, by name.
 
     Left out: the secrets file itself and its backups in the release folders
-    (`releases/<id>/before/secrets`), which `rollback` needs; they are checked to be
-    owner-only instead.
+    (`releases/<id>/secrets.before`), which `rollback` needs; they are checked to be
+    owner-only instead (and to be there).
     """
     state = sandbox.project_dir / ".edgesync"
+    backups = 0
     for path in sorted(state.rglob("*")):
         if not path.is_file():
             continue
-        if path.name == "secrets" and path.parent.name == "before":
+        if path.name == "secrets.before" and path.parent.parent.name == "releases":
             mode = stat.S_IMODE(path.stat().st_mode)
             assert mode == 0o600, f"{path}: {oct(mode)}"
+            backups += 1
             continue
         yield str(path), path.read_text(errors="replace")
+    assert backups, "no backup of the secrets file was found in the release folders"
     for path in (
         sandbox.service_log,
         sandbox.docker_calls,

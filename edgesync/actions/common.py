@@ -155,13 +155,17 @@ def restart_and_watch(
             recreate=recreate,
         )
     except ConnectError as e:
-        # the release is committed: say so, and that the rest is unknown, not just "lost"
-        recorded = f"release {release} is deployed and recorded" if release else "nothing changed"
+        if release is None:  # `restart`: the service may or may not have restarted
+            message = f"{e.message}: whether the service restarted is not known"
+        else:  # the release is committed: say so, and what is unknown, not just "lost"
+            message = (
+                f"{e.message} after the files were swapped: release {release} is deployed "
+                "and recorded, but the restart and the check of the functions were not confirmed"
+            )
         return Restarted(
             restarted=False,
             error=ConnectError(
-                f"{e.message} after the files were swapped: {recorded}, but the restart "
-                "and the check of the functions were not confirmed",
+                message,
                 hint="run `edgesync restart` (it restarts and requests the functions again)",
             ),
         )
@@ -362,7 +366,7 @@ def send_release(
             applied = session.apply(bundle, root, advance)
     except LostConnection as lost:
         settled = settle_lost_release(server, ui, lost.rid)
-        if settled != "swapping":
+        if settled in ("committed", "not committed"):
             clear_own_stale_lock(server, ui, session, lost.rid)
         if settled == "swapping" and undo_lost_release(server, ui, session, lost.rid):
             raise ConnectError(
@@ -376,6 +380,12 @@ def send_release(
                 "the server is partly new until it is undone",
                 hint="`edgesync lock release`, then `edgesync repair` (or push again) "
                 "puts the previous state back",
+            ) from lost
+        if settled == "still running":
+            raise ConnectError(
+                f"{lost.message}; release {lost.rid} is still being applied on the server",
+                hint="`edgesync history` shows whether it was recorded once it ends "
+                "(`edgesync lock status` shows it running until then)",
             ) from lost
         if settled == "not committed":
             raise ConnectError(
@@ -435,7 +445,7 @@ def undo_lost_release(server: Server, ui: UI, session: ReleaseSession, rid: str)
 
 def settle_lost_release(
     server: Server, ui: UI, rid: str, *, wait: float = 120.0
-) -> Literal["committed", "swapping", "not committed"]:
+) -> Literal["committed", "swapping", "not committed", "still running"]:
     """Reconnect once and tell whether release `rid` was committed, or left mid-swap.
 
     The server finishes a release on its own once the upload is complete, so
@@ -447,8 +457,11 @@ def settle_lost_release(
     while True:
         lock = read_lock(server.shell, server.target)
         ours = lock.held and lock.info.get("release") == rid
-        if not ours or lock.server_process == "gone" or time.monotonic() > deadline:
+        if not ours or lock.server_process == "gone":
             break
+        if time.monotonic() > deadline:
+            snapshot = read_snapshot(server.shell, server.target)
+            return "committed" if rid in snapshot.history.ids else "still running"
         time.sleep(1.0)
     snapshot = read_snapshot(server.shell, server.target)
     if rid in snapshot.history.ids:

@@ -153,8 +153,8 @@ replace_secrets() { # FILE NEW(under $state, "" removes it) EXISTED(as planned; 
   f="${state%/.edgesync}/$1"
   [ ! -L "$f" ] || abort "$1 is a symbolic link"
   if [ -e "$f" ]; then
-    if ! { cp -p "$f" "$R/before/secrets.part" && mv -f "$R/before/secrets.part" "$R/before/secrets"; }; then
-      rm -f "$R/before/secrets.part"
+    if ! { cp -p "$f" "$R/secrets.part" && mv -f "$R/secrets.part" "$R/secrets.before"; }; then
+      rm -f "$R/secrets.part"
       abort "cannot back up $1"
     fi
   fi

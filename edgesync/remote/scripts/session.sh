@@ -138,7 +138,7 @@ if [ ! -f "$stage/apply.sh" ]; then
   unlock
   exit "$EXIT_CANCELLED"
 fi
-trap '' INT HUP PIPE
+trap '' INT HUP PIPE TERM  # apply.sh runs to its end (or its undo); only a KILL stops it
 settled sh "$stage/apply.sh" "$state" "$fd" "$rid"
 rc=$?
 # apply.sh undoes what it swapped when a step fails; killed, it could not: do it here

@@ -36,9 +36,9 @@ undo_function() { # NAME EXISTED
 
 undo_secrets() { # FILE (the project is the folder above the state folder): the backup, or none
   f="${R%/.edgesync/releases/*}/$1"
-  if [ -e "$R/before/secrets" ]; then
+  if [ -e "$R/secrets.before" ]; then
     # copied beside, then renamed: a copy cut short never becomes the secrets file
-    if ! { cp -p "$R/before/secrets" "$f.edgesync-undo" && mv -f "$f.edgesync-undo" "$f"; }; then
+    if ! { cp -p "$R/secrets.before" "$f.edgesync-undo" && mv -f "$f.edgesync-undo" "$f"; }; then
       rm -f "$f.edgesync-undo"
       rc=1
     fi
