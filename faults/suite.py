@@ -268,10 +268,12 @@ class Suite:
             lock = project / ".edgesync" / "lock"
             shutil.rmtree(lock) if lock.is_dir() and not lock.is_symlink() else lock.unlink()
 
-    def converge(self, sc: Scope, out: Outcome, config: Path | None = None) -> None:
+    def converge(
+        self, sc: Scope, out: Outcome, config: Path | None = None, extra: tuple[str, ...] = ()
+    ) -> None:
         """The next plain push repairs whatever was left, and diff then finds nothing."""
         rig = self.rig
-        args = ("push", "--yes", "--no-logs", *(("--prune",) if sc.prune else ()))
+        args = ("push", "--yes", "--no-logs", *(("--prune",) if sc.prune else ()), *extra)
         r = rig.edgesync(*args, config=config)
         if r.code != 0:
             out.violations.append(f"the next push failed: exit {r.code}: {r.last_line()}")
