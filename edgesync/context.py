@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from edgesync import __version__
 from edgesync.config import Config, Target, find_config, load_config
-from edgesync.history import Actor
 from edgesync.local.tree import ExcludeRules, LocalTree, exclude_rules, scan_local
 from edgesync.remote.shell import RemoteShell
 from edgesync.vcs import GitState, git_state
+
+if TYPE_CHECKING:
+    from edgesync.history import Actor
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class Workspace:
 
     def actor(self) -> Actor:
         """Who deploys from here: recorded in the lock and the history."""
+        # imported here: the CLI loads this module to start connecting, history (~50 ms
+        # with plan) is imported by the command meanwhile
+        from edgesync.history import Actor
+
         return Actor(
             user=getpass.getuser(),
             host=socket.gethostname(),
