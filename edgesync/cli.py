@@ -71,6 +71,13 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
+# Commands that always open an SSH connection: the CLI starts connecting as soon as the
+# global options are parsed, while the command's module is imported (`LazyGroup.invoke`).
+CONNECTING = frozenset(
+    {"diff", "ls", "push", "logs", "history", "rollback", "restart", "status", "lock", "repair"}
+)
+
+
 def load_command(name: str, *, markup: Any = None) -> Any:
     """The click command `name`, built from its module in `edgesync.commands` (imported now)."""
     module_name, attribute, _ = COMMANDS[name]
@@ -210,6 +217,9 @@ class LazyCommands(Mapping[str, Any]):
             self.loaded[name] = load_command(name, markup=self.markup)
         return self.loaded[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in COMMANDS  # without importing it (Mapping's would)
+
     def __iter__(self) -> Iterator[str]:
         return iter(COMMANDS)
 
@@ -239,6 +249,23 @@ class LazyGroup(TyperGroup):
         if self.listing and cmd_name not in self.commands.loaded:  # type: ignore[attr-defined]
             return typer.core.TyperCommand(name=cmd_name, help=COMMANDS[cmd_name][2])
         return self.commands[cmd_name]
+
+    def invoke(self, ctx: Any) -> Any:
+        """Start connecting before the command's module is imported (see `CONNECTING`)."""
+        # the command name and its words (typer's vendored click names the first _protected_args)
+        words = [*getattr(ctx, "_protected_args", getattr(ctx, "protected_args", [])), *ctx.args]
+        if (
+            words
+            and words[0] in CONNECTING
+            and not ctx.resilient_parsing
+            and not ctx.params.get("accept_new_host_key")  # known_hosts is written then
+            and not any(w in ("-h", "--help") for w in words)
+        ):
+            from edgesync.context import prepare_server
+
+            _setup_logging(bool(ctx.params.get("verbose")))
+            prepare_server(_options(ctx.params))
+        return super().invoke(ctx)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
         self.listing += 1
@@ -313,15 +340,29 @@ def root(
     ] = False,
 ) -> None:
     """Deploy Supabase Edge Functions to a self-hosted Supabase server over SSH."""
+    _setup_logging(verbose)
+    ctx.obj = _options(
+        {
+            "config": config,
+            "target": target,
+            "verbose": verbose,
+            "quiet": quiet,
+            "accept_new_host_key": accept_new_host_key,
+        }
+    )
+
+
+def _options(params: Mapping[str, Any]) -> Any:
+    """The global options (`context.Options`) from the root group's parameters (the
+    servers `LazyGroup.invoke` prepares are found again by them: equal values)."""
     from edgesync.context import Options  # config, yaml, the local tree: only for a command
 
-    _setup_logging(verbose)
-    ctx.obj = Options(
-        config_path=config,
-        target_name=target,
-        verbose=verbose,
-        quiet=quiet,
-        accept_new_host_key=accept_new_host_key,
+    return Options(
+        config_path=params.get("config"),
+        target_name=params.get("target"),
+        verbose=bool(params.get("verbose")),
+        quiet=bool(params.get("quiet")),
+        accept_new_host_key=bool(params.get("accept_new_host_key")),
     )
 
 
@@ -341,6 +382,14 @@ def hoist_global_options(argv: list[str], root: Any) -> list[str]:
         i += 2 if argv[i] in _GLOBAL_VALUES else 1
     if i >= len(argv):
         return argv
+    after_command = argv[i + 1 :]
+    if "--" in after_command:
+        after_command = after_command[: after_command.index("--")]
+    if not any(
+        w in _GLOBAL_FLAGS or w in _GLOBAL_VALUES or w.split("=", 1)[0] in _GLOBAL_VALUES
+        for w in after_command
+    ):
+        return argv  # nothing to hoist: the command's module need not be imported for it
     command = root
     end = i
     while end < len(argv) and argv[end] in getattr(command, "commands", {}):
@@ -446,6 +495,10 @@ def run(argv: list[str] | None = None) -> int:
             hint="this is a bug in edgesync; run again with -v for the traceback",
         )
         return 1
+    finally:
+        context = sys.modules.get("edgesync.context")  # not imported by --version, --help
+        if context is not None:
+            context.close_prepared()  # a server started for a command that never took it
     return rv if isinstance(rv, int) else 0
 
 

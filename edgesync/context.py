@@ -20,13 +20,16 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from edgesync import __version__
 from edgesync.config import Config, Target, find_config, load_config
-from edgesync.history import Actor
 from edgesync.local.tree import ExcludeRules, LocalTree, exclude_rules, scan_local
 from edgesync.remote.shell import RemoteShell
 from edgesync.vcs import GitState, git_state
+
+if TYPE_CHECKING:
+    from edgesync.history import Actor
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,10 @@ class Workspace:
 
     def actor(self) -> Actor:
         """Who deploys from here: recorded in the lock and the history."""
+        # imported here: the CLI loads this module to start connecting, history (~50 ms
+        # with plan) is imported by the command meanwhile
+        from edgesync.history import Actor
+
         return Actor(
             user=getpass.getuser(),
             host=socket.gethostname(),
@@ -132,6 +139,47 @@ def open_server(target: Target, options: Options) -> Server:
     )
     shell.connect_soon()  # the handshake's round trips overlap the command's local work
     return Server(target, shell)
+
+
+# Started by the CLI as soon as the global options are parsed (`prepare_server`), before
+# the command's module is imported, and taken by the command when it opens its server.
+_prepared: dict[Options, tuple[Workspace, Server]] = {}
+
+
+def prepare_server(options: Options) -> None:
+    """Load the workspace and start connecting to its target now.
+
+    Importing a command's module (its action, the remote layer, rich) takes ~0.2 s; the
+    TCP and SSH handshakes (several round trips) run meanwhile. Anything that fails here
+    is left for the command to meet again, where it is reported as usual.
+    """
+    try:
+        ws = Workspace.load(options)
+        _prepared[options] = (ws, open_server(ws.target, options))
+    except Exception:  # noqa: BLE001 - the command loads and connects again, and reports it
+        return
+
+
+def prepared_workspace(options: Options) -> Workspace | None:
+    """The workspace `prepare_server` loaded for these options, if any."""
+    found = _prepared.get(options)
+    return found[0] if found is not None else None
+
+
+def take_prepared_server(ws: Workspace, options: Options) -> Server | None:
+    """The server `prepare_server` opened for `ws` (now the caller's to close), if any."""
+    found = _prepared.get(options)
+    if found is None or found[0] is not ws:
+        return None
+    del _prepared[options]
+    return found[1]
+
+
+def close_prepared() -> None:
+    """Close the servers prepared but not taken (the command failed before it connected)."""
+    while _prepared:
+        _, (_, srv) = _prepared.popitem()
+        srv.close()
 
 
 def trust_command(target: Target, options: Options) -> str:

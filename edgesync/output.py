@@ -221,6 +221,12 @@ class Output:
         """A plain result line on stdout."""
         self.out.print(Text(safe(text)))
 
+    def lines(self, texts: Sequence[str]) -> None:
+        """Plain result lines on stdout, as `line` prints each, in one print: rich spends
+        ~0.1 ms on every print, 0.1-0.15 s for the 1,000 rows of a diff."""
+        if texts:
+            self.out.print(Text("\n".join(safe(text) for text in texts)))
+
     def render(self, result: Result) -> None:
         """Show a result: JSON in JSON mode (for results that have it), else text."""
         if self.json_mode and not isinstance(result, (PlanPreview, RollbackPreview)):
@@ -373,12 +379,14 @@ class Output:
             self._comparison_table(comp)
         else:
             width = max((len(e.name) for e in comp.entries), default=0)
+            rows = []
             for e in comp.entries:
                 note = _ENTRY_NOTE.get(e.status, e.status.value)
-                self.line(f"{e.kind.value:<9} {safe(e.name, lines=False):<{width}}  {note}")
+                rows.append(f"{e.kind.value:<9} {safe(e.name, lines=False):<{width}}  {note}")
                 for f in e.changed:
                     mark = "  (changed on server)" if f.path in comp.changed_on_server else ""
-                    self.line(f"  {f.status.value:<9} {safe(f.path, lines=False)}{mark}")
+                    rows.append(f"  {f.status.value:<9} {safe(f.path, lines=False)}{mark}")
+            self.lines(rows)
         for p in patches:
             self._patch(p)
         if summary:
@@ -512,11 +520,13 @@ class Output:
             self.out.print(table)
         else:
             width = max(len(r[0]) for r in rows)
+            texts = []
             for name, loc, rem, state, rel, note in rows:
                 text = f"{safe(name, lines=False):<{width}}  local={loc:<3} server={rem:<3} "
                 text += state.value
                 text += f"  release={rel}" if rel != "-" else ""
-                self.line(text + (f"  ({note})" if note else ""))
+                texts.append(text + (f"  ({note})" if note else ""))
+            self.lines(texts)
         counts = {d: sum(1 for s in states if s.state is d) for d in Deployment}
         label = {Deployment.DIFFERS: ("differs", "differ")}
         self.line(

@@ -8,14 +8,18 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from edgesync import context
+from edgesync.commands import _common as commands_common
+from edgesync.config import Target
 from edgesync.errors import ConnectError
 from edgesync.remote import ssh
 from sandbox import Sandbox
+from tests.helpers import Project, cli
 
 
 def connection(sandbox: Sandbox, port: int | None = None) -> ssh.Connection:
@@ -112,3 +116,59 @@ def test_a_listing_started_early_raises_in_the_caller(sandbox: Sandbox, ssh_home
     pending = start_snapshot(connection(sandbox, port), target)
     with pytest.raises(ConnectError, match="connection refused"):
         pending.result()
+
+
+def test_a_command_takes_the_server_the_cli_started(
+    project: Project, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The CLI opens the server as soon as the global options are parsed; the command
+    then uses that one (one connection), and nothing prepared is left behind."""
+    early: list[str] = []
+    late: list[str] = []
+    real = context.open_server
+
+    def opening(into: list[str]) -> Callable[[Target, context.Options], context.Server]:
+        def open_server(target: Target, options: context.Options) -> context.Server:
+            into.append(target.name)
+            return real(target, options)
+
+        return open_server
+
+    monkeypatch.setattr(context, "open_server", opening(early))  # what prepare_server calls
+    monkeypatch.setattr(commands_common, "open_server", opening(late))  # the command's own
+    r = project.run("ls")
+    assert r.code == 0, r.err
+    assert (early, late) == (["sandbox"], [])
+    assert context._prepared == {}
+    r = project.run("--accept-new-host-key", "ls")  # writes known_hosts: not before its time
+    assert r.code == 0, r.err
+    assert (early, late) == (["sandbox"], ["sandbox"])
+
+
+def test_a_server_prepared_for_a_command_that_fails_first_is_closed(
+    project: Project, sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[context.Server] = []
+    real = context.open_server
+
+    def keeping(target: Target, options: context.Options) -> context.Server:
+        opened.append(real(target, options))
+        return opened[-1]
+
+    monkeypatch.setattr(context, "open_server", keeping)
+    r = project.run("ls", "--no-such-option")
+    assert r.code == 2
+    assert len(opened) == 1
+    assert context._prepared == {}
+    shell = opened[0].shell
+    assert isinstance(shell, ssh.Connection)
+    assert shell._client is None  # closed (or left to close itself once its handshake ends)
+
+
+def test_a_config_error_is_reported_by_the_command_as_before(tmp_path: Path) -> None:
+    config = tmp_path / "edgesync.yaml"
+    config.write_text("targets:\n  a:\n    host: h\n    bogus: 1\n")
+    r = cli("-c", str(config), "ls")
+    assert r.code == 3
+    assert "bogus" in r.err
+    assert context._prepared == {}

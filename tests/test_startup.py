@@ -202,3 +202,19 @@ def test_a_command_run_imports_no_pydantic(tmp_path: Path) -> None:
     modules = r.stdout.rsplit("\0MODULES", 1)[1].split()
     assert "edgesync.commands.push" in modules
     assert not [m for m in modules if m.startswith("pydantic")]
+
+
+def test_hoisting_imports_a_command_only_when_a_global_option_follows_it() -> None:
+    """`edgesync diff fn` is left as it is without importing diff's module (the CLI starts
+    connecting first); `logs --grep -v` needs logs' options to keep -v as the pattern."""
+    root = typer.main.get_command(cli.app)
+    assert cli.hoist_global_options(["diff", "fn", "--patch"], root) == ["diff", "fn", "--patch"]
+    assert root.commands.loaded == {}  # type: ignore[attr-defined]
+    assert cli.hoist_global_options(["logs", "--grep", "-v", "-t", "x"], root) == [
+        "-t",
+        "x",
+        "logs",
+        "--grep",
+        "-v",
+    ]
+    assert list(root.commands.loaded) == ["logs"]  # type: ignore[attr-defined]

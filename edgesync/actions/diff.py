@@ -43,15 +43,18 @@ def diff(
     """
     pending = start_snapshot(server.shell, server.target)  # the server lists while we scan
     tree = local_tree(ws, ui)
+    # The import graphs need only the local tree: built while the listing is on its way
+    # (at 1,000 functions ~0.25 s that would otherwise follow it). Names that are not
+    # local functions are left out by `deps` and judged against the server below.
+    candidates = names or [f for f in tree.functions if f != ROUTER]
+    stuck = deps.blocked(tree, candidates)
+    loads = deps.all_dependencies(tree, [n for n in candidates if n not in stuck])
     snapshot = server_snapshot(server, ui, pending=pending)
     remote = server_view(snapshot, tree.rules).manifest
     if names:
         check_names(names, tree.manifest, remote)
-    candidates = names or [f for f in tree.functions if f != ROUTER]
-    stuck = deps.blocked(tree, candidates)
     for note in deps.notes(tree, candidates):
         ui.info(note)
-    loads = deps.all_dependencies(tree, [n for n in candidates if n not in stuck])
     selection = push_selection(tree.manifest, remote, names, loads)
     comp = compare(tree.manifest, remote, selection)
     shown = {f.path for e in comp.entries for f in e.files}

@@ -19,10 +19,10 @@ def list_functions(ws: Workspace, server: Server, ui: UI) -> LsResult:
     """Functions side by side: not deployed, only on server, differs, in sync."""
     pending = start_snapshot(server.shell, server.target)  # the server lists while we scan
     tree = local_tree(ws, ui)
+    stuck = deps.blocked(tree, tree.functions)  # local work: done while the listing comes
+    loads = deps.all_dependencies(tree, tree.functions)
     snapshot = server_snapshot(server, ui, pending=pending)
     remote = server_view(snapshot, tree.rules).manifest
-    stuck = deps.blocked(tree, tree.functions)
-    loads = deps.all_dependencies(tree, tree.functions)
     states = function_states(tree.manifest, remote, tree.functions, loads)
     drift = () if snapshot.journal else drifted(remote, snapshot.history)
     last = last_release_of(snapshot.history)

@@ -6,7 +6,14 @@ from typing import Annotated
 
 import typer
 
-from edgesync.context import Options, Server, Workspace, open_server
+from edgesync.context import (
+    Options,
+    Server,
+    Workspace,
+    open_server,
+    prepared_workspace,
+    take_prepared_server,
+)
 from edgesync.output import Output
 from edgesync.results import PushResult, Result
 
@@ -27,13 +34,15 @@ def output(ctx: typer.Context, *, json_mode: bool = False) -> Output:
 
 
 def workspace(ctx: typer.Context) -> Workspace:
-    """edgesync.yaml and its chosen target."""
-    return Workspace.load(options(ctx))
+    """edgesync.yaml and its chosen target (as loaded when the CLI started connecting)."""
+    opts = options(ctx)
+    return prepared_workspace(opts) or Workspace.load(opts)
 
 
 def server(ctx: typer.Context, ws: Workspace) -> Server:
     """The target's server; its connection closes when the command ends."""
-    srv = open_server(ws.target, options(ctx))
+    opts = options(ctx)
+    srv = take_prepared_server(ws, opts) or open_server(ws.target, opts)
     ctx.call_on_close(srv.close)
     return srv
 

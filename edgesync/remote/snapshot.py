@@ -214,8 +214,7 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
             raise RemoteError(f"unexpected output from the manifest command at byte {pos}")
     if pending:
         raise RemoteError("the manifest command ended before hashing every file")
-    kept = [e for e in entries if not is_ignored(e.path)]
-    ignored = {e.path for e in entries if is_ignored(e.path)} | set(others[b"i"])
+    kept, ignored = _split_ignored(entries, others[b"i"])
     ignored |= set(others[b"p"])
     tops = [f for f in folders if "/" not in f and not is_ignored(f)]
     releases_read, unreadable = _history(history, history_name)
@@ -233,6 +232,19 @@ def _parse(data: bytes, history_name: str) -> ServerSnapshot:
         index_unreadable=unreadable,
         gzip=b"Z" in flags,
     )
+
+
+def _split_ignored(entries: list[FileEntry], listed: list[str]) -> tuple[list[FileEntry], set[str]]:
+    """The files compared, and the paths left as they are (with the env files `listed`):
+    one `is_ignored` per file."""
+    kept: list[FileEntry] = []
+    ignored = set(listed)
+    for e in entries:
+        if is_ignored(e.path):
+            ignored.add(e.path)
+        else:
+            kept.append(e)
+    return kept, ignored
 
 
 def _history(data: bytes, name: str) -> tuple[History, bool]:
@@ -277,11 +289,14 @@ def _rel(raw: bytes) -> str:
     return text[2:] if text.startswith("./") else text
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _hash_line(data: bytes, pos: int, name: str) -> tuple[str, int]:
     escaped = data[pos : pos + 1] == b"\\"
     start = pos + 1 if escaped else pos
     digest = sys.intern(data[start : start + 64].decode("ascii", "replace"))  # as the local ones
-    if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+    if len(digest) != 64 or not _HEX.issuperset(digest):  # (a set: 5,000 lines in ~1 ms)
         raise RemoteError(f"sha256sum printed no hash for {name!r} on the server")
     rest = start + 64 + 2  # two characters: "  " (text) or " *" (binary mode)
     raw = name.encode("utf-8", "surrogateescape")

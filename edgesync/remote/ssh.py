@@ -1018,7 +1018,7 @@ class Connection:
             raise ConnectError(f"the connection to {self.endpoint} was lost")
         try:
             chan = transport.open_session(timeout=self.connect_timeout)
-            chan.exec_command(command)
+            _exec_pipelined(chan, command)
         except (paramiko.SSHException, OSError, EOFError) as e:
             raise ConnectError(f"the connection to {self.endpoint} failed: {e}") from None
         self.channels_opened += 1
@@ -1060,6 +1060,10 @@ class Connection:
         if writer is not None:
             writer.join(timeout=5)
         result = RunResult(command, status, out, err)
+        if status == -1 and _refused(chan):
+            raise ConnectError(
+                f"{self.endpoint} refused to run {what or 'a command'} (exec request denied)"
+            )
         if status == -1:
             raise ConnectError(
                 f"the connection to {self.endpoint} was lost during {what or command}"
@@ -1275,12 +1279,38 @@ class _Channel:
             self.close()
         if self.writer is not None:
             self.writer.join(timeout=5)
+        if status == -1 and _refused(self.chan):
+            raise ConnectError(f"{self.where} refused to run {what} (exec request denied)")
         if status == -1:
             raise ConnectError(f"the connection to {self.where} was lost during {what}")
         return RunResult("", status, bytes(self.out), bytes(self.err))
 
     def close(self) -> None:
         self.chan.close()
+
+
+def _exec_pipelined(chan: paramiko.Channel, command: str) -> None:
+    """`chan.exec_command(command)` without waiting for the server's answer to it, as
+    OpenSSH's client does: the command's input and output follow the request in the
+    channel anyway, and the wait cost one round trip per command (80 ms of a diff at
+    80 ms RTT). A refused request closes the channel; `_refused` tells it afterwards."""
+    try:
+        m = paramiko.Message()
+        m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+        m.add_int(chan.remote_chanid)
+        m.add_string("exec")
+        m.add_boolean(True)  # noqa: FBT003 - want a reply: it tells a refusal from a lost link
+        m.add_string(command)
+        internals: Any = chan  # paramiko's own steps, as exec_command takes them
+        internals._event_pending()  # noqa: SLF001
+        internals.transport._send_user_message(m)  # noqa: SLF001
+    except AttributeError:  # another paramiko: its own (waiting) exec
+        chan.exec_command(command)
+
+
+def _refused(chan: paramiko.Channel) -> bool:
+    """True when the server answered a pipelined exec request with a failure."""
+    return bool(chan.closed) and not getattr(chan, "event_ready", True)
 
 
 def _start_writer(
