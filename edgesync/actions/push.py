@@ -237,6 +237,9 @@ def push(
     stuck = deps.blocked(tree, names)
     if names and len(stuck) == len(names):  # nothing left to push: refuse before connecting
         raise undeployable(tuple(stuck.values()))
+    # which functions a push affects needs every function's import graph (~0.3 s at 1,000
+    # functions): built now, while the handshake runs, not after the locked snapshot
+    deps.all_dependencies(tree, [f for f in tree.functions if f != ROUTER])
     if dry_run:
         return _dry_run(tree, server, ui, names, changed=changed, prune=prune)
     checker = Preflight(ws.tree, ui, remote=check_remote) if check else None
