@@ -65,6 +65,31 @@ def _bravo_swapped(rig: Rig) -> bool:
     )
 
 
+def _recorded_is_installed(rig: Rig, after: dict[str, str]) -> list[str]:
+    """A release in the history means the server holds its version."""
+    st = rig.state()
+    managed, _ = judge.split(st.files)
+    if st.history_ids and managed != after:
+        return ["the release is in the history, but the server is not its version"]
+    return []
+
+
+def _kill_session_once_bravo_swapped(rig: Rig, slow: float, *, group: bool) -> Run:
+    """`push bravo` from the old state, its server session SIGKILLed (alone, or with its
+    whole process group) once bravo/ is swapped in; the push's run, the server at rest."""
+    rig.seed(rig.workload.old)
+    rig.slow_mv(slow)
+    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
+    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
+    session = procs.by_role(procs.scan(rig.marker)).get("session")
+    assert session is not None, "no session shell running"
+    procs.kill(session.pgid if group else session.pid, group=group)
+    run = spawned.wait()
+    rig.quiesce(60)
+    rig.slow_mv(None)
+    return run
+
+
 def apply_killed_mid_swap(rig: Rig) -> list[str]:
     """SIGKILL apply.sh (only) once `push bravo` swapped bravo/ in, before its shared files.
 
@@ -112,11 +137,8 @@ def apply_killed_while_its_commit_runs(rig: Rig) -> list[str]:
     rig.quiesce(60)
     rig.slow_mv(None)
     after = push_one(w.hashes("old"), w, "bravo")
-    problems = _judge(rig, run, w.hashes("old"), after)
+    problems = _judge(rig, run, w.hashes("old"), after) + _recorded_is_installed(rig, after)
     st = rig.state()
-    managed, _ = judge.split(st.files)
-    if st.history_ids and managed != after:
-        problems.append("the release is in the history, but the server is not its version")
     if run.code != 0 and st.history_ids:
         problems.append(f"exit {run.code} although the release was committed: {run.last_line()}")
     return problems
@@ -126,16 +148,7 @@ def session_group_killed_mid_swap(rig: Rig) -> list[str]:
     """SIGKILL the session's whole process group at the same point. The client reconnects
     and reports; it should not say "nothing changed" while the server is half new."""
     w = rig.workload
-    rig.seed(w.old)
-    rig.slow_mv(STEP)
-    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
-    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
-    session = procs.by_role(procs.scan(rig.marker)).get("session")
-    assert session is not None, "no session shell running"
-    procs.kill(session.pgid, group=True)
-    run = spawned.wait()
-    rig.quiesce(60)
-    rig.slow_mv(None)
+    run = _kill_session_once_bravo_swapped(rig, STEP, group=True)
     problems = _judge(rig, run, w.hashes("old"), push_one(w.hashes("old"), w, "bravo"))
     if "nothing changed" in run.text() and rig.state().journal:
         problems.append("the client said 'nothing changed' while a journal names its release")
@@ -147,22 +160,11 @@ def session_killed_alone_mid_swap(rig: Rig) -> list[str]:
     on alone and commits. Nothing may undo the release while apply.sh still runs, and the
     push must not say "nothing was changed" about a release that is recorded."""
     w = rig.workload
-    rig.seed(w.old)
-    rig.slow_mv(1.0)  # apply.sh has seconds of work left when its session dies
-    spawned = rig.spawn("push", "bravo", "--yes", "--no-logs")
-    _wait("bravo swapped in", lambda: _bravo_swapped(rig))
-    session = procs.by_role(procs.scan(rig.marker)).get("session")
-    assert session is not None, "no session shell running"
-    procs.kill(session.pid)
-    run = spawned.wait()
-    rig.quiesce(60)
-    rig.slow_mv(None)
+    # slow: apply.sh has seconds of work left when its session dies
+    run = _kill_session_once_bravo_swapped(rig, 1.0, group=False)
     after = push_one(w.hashes("old"), w, "bravo")
-    problems = _judge(rig, run, w.hashes("old"), after)
+    problems = _judge(rig, run, w.hashes("old"), after) + _recorded_is_installed(rig, after)
     st = rig.state()
-    managed, _ = judge.split(st.files)
-    if st.history_ids and managed != after:
-        problems.append("the release is in the history, but the server is not its version")
     if st.history_ids and "nothing was changed" in run.text():
         problems.append(f"said nothing changed about a recorded release: {run.last_line()}")
     if st.lock is not None:
