@@ -22,18 +22,9 @@ import yaml
 
 from sandbox import Sandbox
 from sandbox.server import DOCKER_STUB, SERVER_TREE, docker_stub
+from tests.helpers import Result
 
 SECRET = "wpp-secret-value-0451"
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
 
 
 @dataclass
@@ -45,7 +36,7 @@ class Server:
 
     def compose(
         self, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
-    ) -> Run:
+    ) -> Result:
         """``docker compose <args>`` in the project folder (or ``cwd``)."""
         environment = {"PATH": os.environ["PATH"], "EDGESYNC_SANDBOX_STATE": str(self.state)}
         result = subprocess.run(
@@ -56,7 +47,7 @@ class Server:
             text=True,
             timeout=60,
         )
-        return Run(result.returncode, result.stdout, result.stderr)
+        return Result(result.returncode, result.stdout, result.stderr)
 
     def config(self, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
         r = self.compose("config", "--format", "json", *args, env=env)

@@ -454,16 +454,17 @@ def settle_lost_release(
     ui.info(f"the connection was lost; reconnecting to find out whether {rid} was committed")
     server.shell = server.shell.reconnect()
     deadline = time.monotonic() + wait
-    while True:
+    running = True
+    while running:
         lock = read_lock(server.shell, server.target)
-        ours = lock.held and lock.info.get("release") == rid
-        if not ours or lock.server_process == "gone":
+        running = lock.held and lock.info.get("release") == rid and lock.server_process != "gone"
+        if running and time.monotonic() > deadline:
             break
-        if time.monotonic() > deadline:
-            snapshot = read_snapshot(server.shell, server.target)
-            return "committed" if rid in snapshot.history.ids else "still running"
-        time.sleep(1.0)
+        if running:
+            time.sleep(1.0)
     snapshot = read_snapshot(server.shell, server.target)
     if rid in snapshot.history.ids:
         return "committed"
+    if running:
+        return "still running"
     return "swapping" if snapshot.journal == rid else "not committed"
